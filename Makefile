@@ -1,0 +1,59 @@
+# Two commands matter: `make lab` (the course in JupyterLab) and `make test` (the whole suite).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+LAB_PORT ?= 8888
+PYTEST_ARGS ?=
+
+.PHONY: lab test test-fast test-browser bench bench-quick notebooks lint typecheck clean system-deps install
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install -q -e ".[test,course,dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian's chromium for the browser tests (Playwright cannot download its own browser here).
+system-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+lab: $(STAMP)
+	@echo "Starting JupyterLab on notebooks/ (open the URL below if no browser appears)."
+	$(VENV)/bin/jupyter lab notebooks/ --ip=127.0.0.1 --port=$(LAB_PORT) \
+	  $$( [ -z "$$DISPLAY" ] && echo --no-browser ) $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+
+test: $(STAMP) system-deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not browser and not notebook and not slow" $(PYTEST_ARGS)
+
+test-browser: $(STAMP) system-deps
+	$(PY) -m pytest -m browser $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+bench-quick: $(STAMP)
+	$(PY) -m bench --quick
+
+# Re-execute the course and store the outputs in the committed notebooks.
+notebooks: $(STAMP)
+	$(PY) -m ipydistribute.tools.refresh_notebooks notebooks/
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check ipydistribute tests bench
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache test-artifacts dask-scratch-space

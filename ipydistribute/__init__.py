@@ -1,0 +1,81 @@
+"""ipydistribute: ``%%distribute`` fans a notebook cell out over a Dask cluster.
+
+Nothing is started at import: the first ``%%distribute`` (or :func:`distribute`) starts the
+embedded local cluster when no other cluster is set.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+__all__ = [
+    "CellError",
+    "connect",
+    "distribute",
+    "get_client",
+    "load_ipython_extension",
+    "start",
+    "stop",
+    "unload_ipython_extension",
+]
+
+if TYPE_CHECKING:
+    from .core.errors import CellError
+
+
+def load_ipython_extension(shell: Any) -> None:
+    from .extension import load_ipython_extension as load
+
+    load(shell)
+
+
+def unload_ipython_extension(shell: Any) -> None:
+    from .extension import unload_ipython_extension as unload
+
+    unload(shell)
+
+
+def distribute(func: Any, items: Any, **options: Any) -> Any:
+    """Run ``func(item)`` for every item on the cluster (see :func:`ipydistribute.core.api.distribute`)."""
+    from .core.api import distribute as run
+
+    return run(func, items, **options)
+
+
+def start(**options: Any) -> Any:
+    """Start the embedded local cluster (see :func:`ipydistribute.core.cluster.start_local`)."""
+    from .core.cluster import start_local
+
+    return start_local(**options).client
+
+
+def connect(address: str, **options: Any) -> Any:
+    """Connect to a running Dask scheduler (see :func:`ipydistribute.core.cluster.connect`)."""
+    from .core.cluster import connect as connect_to
+
+    return connect_to(address, **options).client
+
+
+def stop() -> None:
+    """Stop the cluster this notebook started, or disconnect from a remote one."""
+    from .core.cluster import stop as stop_cluster
+
+    stop_cluster()
+
+
+def get_client() -> Any:
+    """The ``distributed.Client`` of the current cluster, starting the embedded one if needed."""
+    from .core.cluster import current
+
+    handle, _ = current()
+    assert handle is not None
+    return handle.client
+
+
+def __getattr__(name: str) -> Any:
+    if name == "CellError":
+        from .core.errors import CellError
+
+        return CellError
+    raise AttributeError(f"module 'ipydistribute' has no attribute {name!r}")

@@ -1,0 +1,128 @@
+"""A notebook cell as code that runs once per item on a worker.
+
+The cell keeps notebook semantics: it runs as module-level code in a fresh namespace per item,
+so functions and classes defined in the cell see its other names exactly as they would in the
+notebook. The loop variable is assigned first; the last expression, if any, is the item's value.
+"""
+
+from __future__ import annotations
+
+import ast
+import dis
+import hashlib
+import types
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import SpecError
+
+#: Name the item is bound to before the loop target is unpacked from it.
+ITEM_NAME = "__ipydistribute_item__"
+
+# Bytecodes that read a name from the module namespace (3.10 to 3.13).
+_GLOBAL_LOADS = frozenset(
+    {"LOAD_NAME", "LOAD_GLOBAL", "LOAD_FROM_DICT_OR_GLOBALS", "LOAD_CLASSDEREF", "DELETE_NAME"}
+)
+
+
+def parse_target(text: str) -> ast.expr:
+    """Check the loop variable of ``VAR in ITERABLE``: a name or a (nested) tuple of names."""
+    try:
+        node = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError:
+        raise SpecError(f"{text.strip()!r} is not a loop variable: write a name, or names like `i, row`") from None
+
+    def valid(n: ast.expr) -> bool:
+        if isinstance(n, ast.Name):
+            return True
+        if isinstance(n, ast.Starred):
+            return valid(n.value)
+        if isinstance(n, (ast.Tuple, ast.List)):
+            return bool(n.elts) and all(valid(e) for e in n.elts)
+        return False
+
+    if not valid(node):
+        raise SpecError(f"{text.strip()!r} is not a loop variable: write a name, or names like `i, row`")
+    return node
+
+
+def target_names(target: ast.expr | None) -> frozenset[str]:
+    if target is None:
+        return frozenset()
+    return frozenset(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+
+
+def _read_names(code: types.CodeType) -> set[str]:
+    names = {i.argval for i in dis.get_instructions(code) if i.opname in _GLOBAL_LOADS}
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _read_names(const)
+    return {n for n in names if isinstance(n, str)}
+
+
+@dataclass(frozen=True)
+class CellCode:
+    """The cell's source, checked and analysed on the client; compiled again on each worker."""
+
+    source: str
+    filename: str
+    target: str | None
+    has_value: bool
+    read_names: frozenset[str]
+    token: str
+
+    @classmethod
+    def from_source(cls, source: str, filename: str, target: str | None = None) -> CellCode:
+        """Check ``source`` (raises ``SyntaxError`` with the cell's own line) and analyse it."""
+        tree = ast.parse(source, filename=filename, mode="exec")
+        if target is not None:
+            parse_target(target)
+        has_value = bool(tree.body) and isinstance(tree.body[-1], ast.Expr)
+        body, value = _split(tree, has_value)
+        read = _read_names(compile(body, filename, "exec"))
+        if value is not None:
+            read |= _read_names(compile(value, filename, "eval"))
+        read -= target_names(parse_target(target)) if target else set()
+        token = hashlib.sha1(f"{filename}\0{target}\0{source}".encode()).hexdigest()[:16]
+        return cls(source, filename, target, has_value, frozenset(read), token)
+
+    def compile(self) -> CompiledCell:
+        tree = ast.parse(self.source, filename=self.filename, mode="exec")
+        body, value = _split(tree, self.has_value)
+        assign = None
+        if self.target is not None:
+            assign = compile(f"{self.target.strip()} = {ITEM_NAME}", "<%%distribute line>", "exec")
+        return CompiledCell(
+            assign=assign,
+            body=compile(body, self.filename, "exec"),
+            value=compile(value, self.filename, "eval") if value is not None else None,
+            lines=self.source.splitlines(),
+        )
+
+
+def _split(tree: ast.Module, has_value: bool) -> tuple[ast.Module, ast.Expression | None]:
+    if not has_value:
+        return tree, None
+    last = tree.body[-1]
+    assert isinstance(last, ast.Expr)
+    body = ast.Module(body=tree.body[:-1], type_ignores=[])
+    return body, ast.Expression(body=last.value)
+
+
+@dataclass
+class CompiledCell:
+    """The code objects of a cell, made once per worker per run."""
+
+    assign: types.CodeType | None
+    body: types.CodeType
+    value: types.CodeType | None
+    lines: list[str]
+
+    def run(self, namespace: dict[str, Any], item: Any = None) -> Any:
+        """Run the cell once in ``namespace`` (which it may change) and return its value."""
+        if self.assign is not None:
+            namespace[ITEM_NAME] = item
+            exec(self.assign, namespace)
+            del namespace[ITEM_NAME]
+        exec(self.body, namespace)
+        return eval(self.value, namespace) if self.value is not None else None

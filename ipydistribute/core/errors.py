@@ -1,0 +1,153 @@
+"""Errors of the engine: mistakes in a request, and failures of items on workers."""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import cloudpickle
+
+#: How many failures a CellError shows in full before it only counts the rest.
+SHOWN_FAILURES = 3
+
+
+class SpecError(ValueError):
+    """A mistake in what the user asked for, reported as one line with no traceback.
+
+    The magics turn it into IPython's ``UsageError``; the Python API raises it as is.
+    """
+
+
+def shorten(text: str, limit: int = 120) -> str:
+    """Cut ``text`` to ``limit`` characters, marking the cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def safe_repr(value: Any, limit: int = 120) -> str:
+    """``repr`` that never raises and never returns a huge string."""
+    try:
+        text = repr(value)
+    except Exception as exc:  # a user's __repr__ may be broken
+        text = f"<{type(value).__name__} object (repr failed: {exc!r})>"
+    return shorten(text, limit)
+
+
+@dataclass
+class ItemFailure:
+    """One item whose code raised on a worker: everything needed to show it, as plain data."""
+
+    index: int | None  # position of the item in the input (None for the reducer, or --all)
+    item: str  # shortened repr of the item
+    worker: str
+    exc_type: str
+    message: str
+    frames: list[tuple[str, int, str, str]] = field(default_factory=list)
+    #: the original exception when it could be pickled, so `except ValueError` still works
+    exception: BaseException | None = None
+
+    @classmethod
+    def from_exception(
+        cls, exc: BaseException, index: int | None, item: str, worker: str, skip_files: tuple[str, ...]
+    ) -> ItemFailure:
+        frames = [
+            (f.filename, f.lineno or 0, f.name, f.line or "")
+            for f in traceback.extract_tb(exc.__traceback__)
+            if not f.filename.startswith(skip_files)
+        ]
+        return cls(
+            index=index,
+            item=item,
+            worker=worker,
+            exc_type=type(exc).__qualname__,
+            message=shorten(str(exc), 2000),
+            frames=frames,
+            exception=exc,
+        )
+
+    def where(self) -> str:
+        what = "the reducer" if self.index is None and self.item == "" else f"item {self.item}"
+        if self.index is not None:
+            what = f"item #{self.index} ({self.item})"
+        return f"{what} on {self.worker}" if self.worker else what
+
+    def render(self) -> list[str]:
+        lines = [f"{self.exc_type} in {self.where()}"]
+        if self.frames:
+            lines.append("Traceback (most recent call last):")
+            for filename, lineno, name, line in self.frames:
+                where = f"{filename}, line {lineno}"
+                if name not in ("<module>", ""):
+                    where += f", in {name}"
+                lines.append(f"  {where}")
+                if line:
+                    lines.append(f"    {line.strip()}")
+        lines.append(f"{self.exc_type}: {self.message}" if self.message else self.exc_type)
+        return lines
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The original exception travels only when it pickles: the plain data always does.
+        state = dict(self.__dict__)
+        if state["exception"] is not None:
+            try:
+                cloudpickle.dumps(state["exception"])
+            except Exception:
+                state["exception"] = None
+        return state
+
+    def __repr__(self) -> str:
+        return f"<failed item #{self.index}: {self.exc_type}: {shorten(self.message, 80)}>"
+
+
+class ItemError(Exception):
+    """Raised on a worker for a failed item (carries the failure as plain data)."""
+
+    def __init__(self, failure: ItemFailure):
+        super().__init__(failure)
+        self.failure = failure
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ItemError, (self.failure,))
+
+    def __str__(self) -> str:
+        return f"{self.failure.exc_type} in {self.failure.where()}: {self.failure.message}"
+
+
+class CellError(Exception):
+    """Items of a distributed cell failed: shows the first few with the cell's own frames."""
+
+    def __init__(self, label: str, failures: list[ItemFailure], total: int | None = None):
+        self.label = label
+        self.failures = failures
+        self.total = total if total is not None else len(failures)
+        first = failures[0] if failures else None
+        summary = f"{self.total} item(s) of {label} failed"
+        if first is not None:
+            summary += f"; first: {first.exc_type}: {shorten(first.message, 200)} ({first.where()})"
+        super().__init__(summary)
+
+    @property
+    def exceptions(self) -> list[BaseException | None]:
+        return [f.exception for f in self.failures]
+
+    def render_lines(self) -> list[str]:
+        lines = [f"CellError: {self.total} item(s) of {self.label} failed"]
+        for failure in self.failures[:SHOWN_FAILURES]:
+            lines.append("")
+            lines.extend(failure.render())
+        hidden = self.total - min(len(self.failures), SHOWN_FAILURES)
+        if hidden > 0:
+            lines.append("")
+            lines.append(f"... and {hidden} more failure(s); `err.failures` lists them.")
+        return lines
+
+    def _render_traceback_(self) -> list[str]:
+        """IPython shows these lines instead of a local traceback of the engine."""
+        return self.render_lines()
+
+
+class RunLostError(Exception):
+    """The cluster lost the run: workers died, the scheduler went away, or the run was cancelled."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]

@@ -1,0 +1,118 @@
+"""How a run is cut into tasks: batch sizes, batches, and the shape of the tree reduction.
+
+Pure functions and small classes, no Dask: the run feeds them and submits what they produce.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from typing import Any
+
+from .task import Batch
+
+#: Tasks per worker thread that auto batching aims for at least, so stragglers even out.
+TASKS_PER_THREAD = 4
+
+
+def sized_length(items: Any) -> int | None:
+    """The number of items when it is known without consuming them (None for generators)."""
+    if isinstance(items, Iterator):
+        return None
+    try:
+        return len(items)
+    except TypeError:
+        return None
+
+
+def auto_batch_size(remaining: int | None, threads: int, seconds_per_item: float | None,
+                    target_seconds: float, max_batch: int) -> int:
+    """Items per task: long enough that the scheduler's overhead is small, with enough tasks
+    that every thread stays busy.
+
+    ``seconds_per_item`` comes from the first tasks of the run (None before they finish).
+    """
+    threads = max(threads, 1)
+    if seconds_per_item is None:
+        return 1
+    by_time = max(1, math.ceil(target_seconds / max(seconds_per_item, 1e-9)))
+    size = min(by_time, max_batch)
+    if remaining is not None:
+        by_balance = max(1, math.ceil(remaining / (threads * TASKS_PER_THREAD)))
+        size = min(size, by_balance)
+    return max(1, size)
+
+
+def static_batch_size(length: int, threads: int) -> int:
+    """Batch size when no item can be timed first: a few tasks per thread."""
+    return max(1, math.ceil(length / (max(threads, 1) * TASKS_PER_THREAD)))
+
+
+class Batcher:
+    """Cuts an iterable into consecutive :class:`Batch` objects of a size that may change."""
+
+    def __init__(self, items: Iterable[Any]):
+        self._iterator = iter(items)
+        self._slicer = getattr(items, "__getitem__", None) if sized_length(items) is not None else None
+        self._length = sized_length(items)
+        self.position = 0
+        self.exhausted = False
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self._length is None else self._length - self.position
+
+    def take(self, size: int) -> Batch | None:
+        if self.exhausted:
+            return None
+        chunk = list(islice(self._iterator, size))
+        if not chunk:
+            self.exhausted = True
+            return None
+        batch = Batch(self.position, chunk)
+        self.position += len(chunk)
+        if len(chunk) < size:
+            self.exhausted = True
+        return batch
+
+
+class TreeReducer:
+    """Lays out a tree reduction over a stream of ordered leaves, ``fan_in`` at a time.
+
+    Leaves are added in input order; adjacent nodes are combined, so the reducer only has to be
+    associative. ``add`` returns the groups ready to be combined now (each becomes a task, whose
+    result is added one level up with ``add``); ``finish`` returns the remaining groups level by
+    level. Works the same for a list known in advance and for a generator.
+    """
+
+    def __init__(self, fan_in: int = 8):
+        if fan_in < 2:
+            raise ValueError("fan_in must be at least 2")
+        self.fan_in = fan_in
+        self.levels: list[list[Any]] = []
+
+    def add(self, node: Any, level: int = 0) -> list[tuple[int, list[Any]]]:
+        while len(self.levels) <= level:
+            self.levels.append([])
+        self.levels[level].append(node)
+        if len(self.levels[level]) == self.fan_in:
+            group, self.levels[level] = self.levels[level], []
+            return [(level + 1, group)]
+        return []
+
+    def pending_groups(self) -> list[tuple[int, list[Any]]]:
+        """The lowest level with nodes left, as one group to combine (empty when one node is left)."""
+        for level, nodes in enumerate(self.levels):
+            higher = any(self.levels[level + 1 :])
+            if nodes and (len(nodes) > 1 or higher):
+                group, self.levels[level] = nodes, []
+                return [(level + 1, group)]
+        return []
+
+    def root(self) -> Any:
+        """The single node left once ``pending_groups`` returns nothing (None if no leaves)."""
+        nodes = [n for level in self.levels for n in level]
+        if len(nodes) > 1:
+            raise RuntimeError("the tree is not folded yet")
+        return nodes[0] if nodes else None

@@ -1,0 +1,635 @@
+"""A Run: the tasks of one distributed cell on the cluster, its progress, its result.
+
+A driver thread submits the batches (all at once for a sized input, a bounded number in flight
+for a generator), lays out the tree reduction as batches are submitted, watches the tasks finish
+and fetches the result. The caller waits on an event, so a kernel interrupt reaches it at once
+and :meth:`Run.cancel` removes every task of the run from the cluster.
+"""
+
+from __future__ import annotations
+
+import collections
+import secrets
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import cloudpickle
+from distributed import Client, Future
+
+from . import plan
+from .errors import CellError, ItemError, ItemFailure, RunLostError, SpecError, safe_repr
+from .task import Batch, BatchResult, Partial, Payload, reduce_partials, run_batch
+
+ON_ERROR = ("raise", "skip", "collect")
+
+
+@dataclass
+class RunOptions:
+    """How to run: the options of ``%%distribute`` and of :func:`ipydistribute.distribute`."""
+
+    reduce: Callable[[Iterable[Any]], Any] | None = None
+    batch: int | None = None  # items per task; None: automatic
+    gpu: float = 0
+    resources: dict[str, float] = field(default_factory=dict)
+    workers: list[str] | None = None
+    retries: int = 0
+    on_error: str = "raise"
+    keep: bool = False
+    name: str | None = None
+    max_in_flight: int | None = None  # tasks in flight for a generator; None: 4 per thread
+    fan_in: int = 8
+    target_task_seconds: float = 0.2
+    max_batch: int = 100_000
+    scatter_threshold: int = 64 * 1024  # bytes of payload above which it is scattered once
+
+    def all_resources(self) -> dict[str, float]:
+        resources = dict(self.resources)
+        if self.gpu:
+            resources["GPU"] = self.gpu
+        return resources
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot of a run, for views."""
+
+    label: str
+    token: str
+    state: str  # pending, running, finished, error, cancelled
+    items_total: int | None
+    items_done: int
+    tasks_submitted: int
+    tasks_done: int
+    tasks_failed: int
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class OutputRecord:
+    """Output of ``print`` (or a warning) in one item, sent back from a worker."""
+
+    index: int | None
+    item: str
+    worker: str
+    stream: str
+    text: str
+
+
+class KeptResults:
+    """Results left on the cluster by ``--keep``: iterate them in a later ``%%distribute``.
+
+    ``gather()`` brings them into the kernel; ``release()`` frees them on the cluster.
+    """
+
+    def __init__(self, client: Client, futures: list[Future], lengths: list[int], label: str):
+        self.client = client
+        self.futures = futures
+        self.lengths = lengths
+        self.label = label
+
+    def __len__(self) -> int:
+        return sum(self.lengths)
+
+    def __repr__(self) -> str:
+        state = "released" if not self.futures else f"{len(self.futures)} tasks on the cluster"
+        return f"<KeptResults of {self.label}: {len(self)} items in {state}>"
+
+    def gather(self) -> list[Any]:
+        batches = self.client.gather(self.futures)
+        return [value for batch in batches for value in batch.values]
+
+    def release(self) -> None:
+        self.futures = []
+
+
+class KeptValue:
+    """A reduced value left on the cluster by ``--keep`` with ``--reduce``."""
+
+    def __init__(self, future: Future, label: str):
+        self.future = future
+        self.label = label
+
+    def result(self) -> Any:
+        return self.future.result().value
+
+    def __repr__(self) -> str:
+        return f"<KeptValue of {self.label} on the cluster>"
+
+
+def _elapsed_of(result: BatchResult | Partial) -> tuple[float, int]:
+    n = len(result.values) + len(result.failures) if isinstance(result, BatchResult) else result.count
+    return result.elapsed, n
+
+
+def _count_threads(client: Client, options: RunOptions) -> tuple[int, list[str]]:
+    """Threads of the workers this run may use; fails at once when none qualifies."""
+    info = client.scheduler_info(n_workers=-1)["workers"]
+    wanted = options.all_resources()
+    chosen = []
+    threads = 0
+    for address, worker in info.items():
+        if options.workers is not None and not _worker_matches(address, worker, options.workers):
+            continue
+        have = worker.get("resources", {}) or {}
+        if any(have.get(k, 0) < v for k, v in wanted.items()):
+            continue
+        chosen.append(address)
+        threads += int(worker.get("nthreads", 1))
+    if not info:
+        raise SpecError("the cluster has no workers: add some with `%cluster scale N` or `%cluster start`")
+    if not chosen:
+        if options.workers is not None:
+            known = ", ".join(sorted(str(w.get("name", a)) for a, w in info.items()))
+            raise SpecError(f"no worker matches --workers {','.join(options.workers)}: the workers are {known}")
+        need = ", ".join(f"{k}={v:g}" for k, v in wanted.items())
+        hint = "start GPU workers with `%cluster start --gpus auto` (or `--simulate-gpus N` to practise)" \
+            if "GPU" in wanted else "start workers with `dask worker ADDRESS --resources \"NAME=N\"`"
+        raise SpecError(f"no worker offers {need}: {hint}")
+    return threads, chosen
+
+
+def _worker_matches(address: str, worker: dict[str, Any], wanted: list[str]) -> bool:
+    names = {address, str(worker.get("name")), str(worker.get("host", ""))}
+    return any(w in names for w in wanted)
+
+
+class Run:
+    """The tasks of one distributed cell on the cluster.
+
+    Created by :func:`start_run`; :meth:`result` waits for and returns the value.
+    """
+
+    def __init__(self, client: Client, payload: Payload, items: Any, options: RunOptions,
+                 mode: str, threads: int, workers: list[str]):
+        self.client = client
+        self.payload = payload
+        self.options = options
+        self.mode = mode  # map, single, all
+        self.label = payload.label
+        self.token = payload.token
+        self.threads = threads
+        self.workers = workers
+        self._items = items
+        self.items_total: int | None = (
+            len(workers) if mode == "all" else 1 if mode == "single"
+            else len(items) if isinstance(items, KeptResults) else plan.sized_length(items)
+        )
+        self.state = "pending"
+        self.started = time.time()
+        self.ended: float | None = None
+        self.error: BaseException | None = None
+        self.value: Any = None
+        self.warnings: list[str] = []
+        self.output: collections.deque[OutputRecord] = collections.deque()
+        self.failures: list[ItemFailure] = []
+        self.group_names: dict[str, str] = {}  # role -> task group name on the scheduler
+        self._payload_ref: Any = payload
+        self._futures: dict[Any, Future] = {}  # every live future of this run, by key
+        self._batch_futures: list[Future] = []
+        self._fetched: dict[int, BatchResult] = {}  # map results fetched early (the timing probe)
+        self._items_of: dict[Any, int] = {}
+        self._finished: collections.deque[Future] = collections.deque()
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._in_flight = 0
+        self._tasks_submitted = 0
+        self._tasks_done = 0
+        self._tasks_failed = 0
+        self._items_done = 0
+        self._done_callbacks: list[Callable[[Run], None]] = []
+        self._reduce_counts: collections.Counter[int] = collections.Counter()
+        self._root: Future | None = None
+        self._driver = threading.Thread(target=self._drive, name=f"ipydistribute-run-{self.label}", daemon=True)
+
+    # --- public -------------------------------------------------------------------------------
+
+    def start(self) -> Run:
+        if self.payload.topic:
+            self.client.subscribe_topic(self.payload.topic, self._on_output_event)
+        self.state = "running"
+        self._driver.start()
+        return self
+
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the run ends; interruptible (waits in short steps)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._done.is_set():
+            step = 0.1 if deadline is None else min(0.1, deadline - time.monotonic())
+            if step <= 0:
+                return False
+            self._done.wait(step)
+        return True
+
+    def result(self, timeout: float | None = None) -> Any:
+        """The value of the run; raises the run's error. Ctrl-C while waiting cancels the run."""
+        try:
+            if not self.wait(timeout):
+                raise TimeoutError(f"{self.label} is still running after {timeout} s")
+        except KeyboardInterrupt:
+            self.cancel()
+            raise
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+    def cancel(self) -> None:
+        """Stop submitting and remove every task of this run from the cluster."""
+        if self._done.is_set():
+            return
+        self._stop.set()
+        self._cancel_futures()
+        with self._cond:
+            self._cond.notify_all()
+        if not self._driver.is_alive():
+            self._finish("cancelled")
+
+    def add_done_callback(self, fn: Callable[[Run], None]) -> None:
+        """Call ``fn(run)`` once the run has ended (at once if it has), from the driver thread."""
+        with self._cond:
+            if not self._done.is_set():
+                self._done_callbacks.append(fn)
+                return
+        fn(self)
+
+    def progress(self) -> Progress:
+        end = self.ended if self.ended is not None else time.time()
+        return Progress(self.label, self.token, self.state, self.items_total, self._items_done,
+                        self._tasks_submitted, self._tasks_done, self._tasks_failed,
+                        end - self.started)
+
+    def keys(self) -> list[Any]:
+        return list(self._futures)
+
+    def __repr__(self) -> str:
+        p = self.progress()
+        total = "?" if p.items_total is None else p.items_total
+        return f"<Run {self.label}: {p.state}, {p.items_done}/{total} items, {p.elapsed:.1f} s>"
+
+    # --- driver -------------------------------------------------------------------------------
+
+    def _drive(self) -> None:
+        try:
+            self._prepare_payload()
+            if self.mode == "all":
+                self._submit_all_workers()
+            elif self.mode == "single":
+                self._submit([Batch(0, [None])], role="run")
+            else:
+                self._submit_map()
+            self._wait_for_tasks()
+            if self._stop.is_set():
+                raise KeyboardInterrupt
+            self.value = self._collect()
+            self._finish("finished")
+        except KeyboardInterrupt:
+            self._finish("cancelled", RunLostError(f"{self.label} was cancelled"))
+        except BaseException as exc:
+            self._cancel_futures()
+            self._finish("error", exc)
+
+    def _prepare_payload(self) -> None:
+        size = sum(len(b) for b in self.payload.captured.values()) + len(self.payload.func or b"")
+        size += len(self.payload.reducer or b"")
+        if size > self.options.scatter_threshold:
+            self._payload_ref = self.client.scatter(self.payload, hash=False, workers=self.workers)
+            self._futures[self._payload_ref.key] = self._payload_ref
+
+    def _key(self, role: str, *index: int) -> tuple[Any, ...]:
+        name = f"{self.label}-{role}-{self.token}"
+        self.group_names.setdefault(role, name)
+        return (name, *index)
+
+    def _task_options(self) -> dict[str, Any]:
+        return dict(pure=False, resources=self.options.all_resources() or None,
+                    workers=self.options.workers, allow_other_workers=False,
+                    retries=self.options.retries or None)
+
+    def _track(self, futures: list[Future], items: list[int]) -> None:
+        with self._cond:
+            for future, n in zip(futures, items):
+                self._futures[future.key] = future
+                self._items_of[future.key] = n
+                self._in_flight += 1
+                self._tasks_submitted += 1
+        for future in futures:
+            future.add_done_callback(self._on_task_done)
+
+    def _submit(self, batches: list[Batch], role: str = "map") -> list[Future]:
+        start = len(self._batch_futures)
+        keys = [self._key(role, start + i) for i in range(len(batches))]
+        futures = self.client.map(run_batch, batches, key=keys, payload=self._payload_ref,
+                                  **self._task_options())
+        self._batch_futures.extend(futures)
+        self._track(futures, [len(b) for b in batches])
+        return futures
+
+    def _submit_all_workers(self) -> None:
+        keys = [self._key("all", i) for i in range(len(self.workers))]
+        futures = [
+            self.client.submit(run_batch, Batch(0, [None]), key=key, payload=self._payload_ref,
+                               pure=False, workers=[address], allow_other_workers=False)
+            for key, address in zip(keys, self.workers)
+        ]
+        self._batch_futures.extend(futures)
+        self._track(futures, [1] * len(futures))
+
+    def _submit_map(self) -> None:
+        tree = plan.TreeReducer(self.options.fan_in) if self.payload.reducer is not None else None
+        if isinstance(self._items, KeptResults):
+            self._submit_kept(self._items, tree)
+        else:
+            self._submit_batches(plan.Batcher(self._items), tree)
+        if tree is not None and not self._stop.is_set():
+            self._fold(tree)
+
+    def _submit_kept(self, kept: KeptResults, tree: plan.TreeReducer | None) -> None:
+        keys = [self._key("map", i) for i in range(len(kept.futures))]
+        futures = self.client.map(run_batch, kept.futures, key=keys, payload=self._payload_ref,
+                                  **self._task_options())
+        self._batch_futures.extend(futures)
+        self._track(futures, kept.lengths)
+        if tree is not None:
+            for future in futures:
+                self._add_leaf(tree, future)
+
+    def _submit_batches(self, batcher: plan.Batcher, tree: plan.TreeReducer | None) -> None:
+        sized = batcher.remaining is not None
+        cap = self.options.max_in_flight or (None if sized else max(8, self.threads * plan.TASKS_PER_THREAD))
+        size = self.options.batch
+        if size is None:
+            length = batcher.remaining
+            if length is not None and length <= self.threads * plan.TASKS_PER_THREAD:
+                size = 1
+            else:
+                size = self._probe(batcher, tree)
+        while not self._stop.is_set():
+            room = None if cap is None else self._wait_for_room(cap)
+            if room == 0:
+                continue
+            batches = []
+            while room is None or len(batches) < room:
+                batch = batcher.take(size)
+                if batch is None:
+                    break
+                batches.append(batch)
+            if not batches:
+                return
+            for future in self._submit(batches):
+                if tree is not None:
+                    self._add_leaf(tree, future)
+
+    def _probe(self, batcher: plan.Batcher, tree: plan.TreeReducer | None) -> int:
+        """Time one item per thread, then pick the batch size for the rest."""
+        first = [b for b in (batcher.take(1) for _ in range(max(1, self.threads))) if b is not None]
+        if not first:
+            return 1
+        futures = self._submit(first)
+        if tree is not None:
+            for future in futures:
+                self._add_leaf(tree, future)
+        timings = []
+        for future in futures:
+            while not future.done():
+                if self._stop.is_set():
+                    raise KeyboardInterrupt
+                self._process_finished(timeout=0.05)
+            if future.status != "finished":
+                self._process_finished(timeout=0)
+                if self.error is not None or self._stop.is_set():
+                    raise KeyboardInterrupt if self.error is None else self.error
+                continue
+            if self.options.keep or tree is not None:
+                timings.append(self.client.submit(_elapsed_of, future, pure=False).result())
+            else:
+                result = future.result()
+                self._fetched[self._batch_futures.index(future)] = result
+                timings.append(_elapsed_of(result))
+        seconds = sum(t for t, _ in timings) / max(1, sum(n for _, n in timings)) if timings else None
+        return plan.auto_batch_size(batcher.remaining, self.threads, seconds,
+                                    self.options.target_task_seconds, self.options.max_batch)
+
+    def _wait_for_room(self, cap: int) -> int:
+        """Wait until fewer than ``cap`` tasks are in flight; returns how many may be added."""
+        while True:
+            self._process_finished(timeout=0.1)
+            if self.error is not None:
+                raise self.error
+            if self._stop.is_set():
+                return 0
+            with self._cond:
+                room = cap - self._in_flight
+            if room > 0:
+                return room
+
+    def _add_leaf(self, tree: plan.TreeReducer, future: Future) -> None:
+        for level, group in tree.add(future):
+            self._add_group(tree, level, group)
+
+    def _add_group(self, tree: plan.TreeReducer, level: int, group: list[Future]) -> None:
+        if len(group) == 1:
+            node = group[0]
+        else:
+            index = self._reduce_counts[level]
+            self._reduce_counts[level] += 1
+            node = self.client.submit(reduce_partials, group, key=self._key(f"reduce{level}", index),
+                                      payload=self._payload_ref, pure=False,
+                                      retries=self.options.retries or None)
+            self._track([node], [0])
+        for up_level, up_group in tree.add(node, level):
+            self._add_group(tree, up_level, up_group)
+
+    def _fold(self, tree: plan.TreeReducer) -> None:
+        while True:
+            groups = tree.pending_groups()
+            if not groups:
+                break
+            for level, group in groups:
+                self._add_group(tree, level, group)
+        self._root = tree.root()
+
+    def _on_task_done(self, future: Future) -> None:
+        with self._cond:
+            self._finished.append(future)
+            self._cond.notify_all()
+
+    def _process_finished(self, timeout: float) -> None:
+        with self._cond:
+            if not self._finished and timeout > 0:
+                self._cond.wait(timeout)
+            finished = list(self._finished)
+            self._finished.clear()
+        for future in finished:
+            self._account(future)
+
+    def _account(self, future: Future) -> None:
+        status = future.status
+        with self._cond:
+            self._in_flight -= 1
+            if status == "finished":
+                self._tasks_done += 1
+                self._items_done += self._items_of.get(future.key, 0)
+            elif status == "error":
+                self._tasks_failed += 1
+        if status == "error" and self.error is None and not self._stop.is_set():
+            self._on_task_error(future)
+
+    def _on_task_error(self, future: Future) -> None:
+        exc = future.exception()
+        if isinstance(exc, ItemError):
+            self.failures.append(exc.failure)
+            self.error = CellError(self.label, self.failures, total=max(1, self._tasks_failed))
+        else:
+            self.error = _lost_error(self.label, future, exc)
+        self._stop.set()
+        self._cancel_futures()
+
+    def _wait_for_tasks(self) -> None:
+        while True:
+            self._process_finished(timeout=0.1)
+            if self.error is not None:
+                raise self.error
+            if self._stop.is_set():
+                return
+            with self._cond:
+                if self._in_flight <= 0 and not self._finished:
+                    return
+
+    def _collect(self) -> Any:
+        if self.mode == "all":
+            results = self.client.gather(self._batch_futures)
+            return {r.worker: r.values[0] for r in results}
+        if self.payload.reducer is not None:
+            return self._collect_reduced()
+        if self.options.keep:
+            lengths = [self._items_of[f.key] for f in self._batch_futures]
+            return KeptResults(self.client, list(self._batch_futures), lengths, self.label)
+        missing = [f for i, f in enumerate(self._batch_futures) if i not in self._fetched]
+        gathered = iter(self.client.gather(missing))
+        batches = [self._fetched[i] if i in self._fetched else next(gathered)
+                   for i in range(len(self._batch_futures))]
+        values = [value for batch in batches for value in batch.values]
+        failures = [f for batch in batches for f in batch.failures]
+        self._note_skipped(failures, len(failures))
+        if self.mode == "single":
+            return values[0] if values else None
+        return values
+
+    def _collect_reduced(self) -> Any:
+        root = self._root
+        if root is None:  # no items at all
+            return self._reduce_empty()
+        if self.options.keep:
+            return KeptValue(root, self.label)
+        partial: Partial = root.result()
+        self._note_skipped(partial.failures, partial.failure_count)
+        if partial.count == 0:
+            return self._reduce_empty()
+        return partial.value
+
+    def _reduce_empty(self) -> Any:
+        reducer = cloudpickle.loads(self.payload.reducer) if self.payload.reducer else None
+        assert reducer is not None
+        try:
+            return reducer([])
+        except Exception as exc:
+            raise SpecError(f"no item produced a value, and the reducer {safe_repr(reducer, 60)} "
+                            f"fails on nothing ({type(exc).__name__}: {exc}); give it a default") from None
+
+    def _note_skipped(self, failures: list[ItemFailure], count: int) -> None:
+        if not count:
+            return
+        self.failures.extend(failures)
+        if self.options.on_error == "skip":
+            first = failures[0] if failures else None
+            detail = f"; first: {first.exc_type}: {first.message} ({first.where()})" if first else ""
+            self.warnings.append(f"{count} item(s) of {self.label} failed and were skipped{detail}")
+
+    def _cancel_futures(self) -> None:
+        futures = list(self._futures.values())
+        if futures:
+            try:
+                self.client.cancel(futures, force=True)
+            except Exception:  # the client may already be closed: nothing is left to cancel then
+                pass
+
+    def _finish(self, state: str, error: BaseException | None = None) -> None:
+        with self._cond:
+            if self._done.is_set():
+                return
+            if error is not None and self.error is None:
+                self.error = error
+            self.state = state
+            self.ended = time.time()
+            callbacks, self._done_callbacks = self._done_callbacks, []
+        if self.payload.topic:
+            try:
+                self.client.unsubscribe_topic(self.payload.topic)
+            except Exception:  # the client is closed: nothing to unsubscribe from
+                pass
+        if not (self.options.keep and state == "finished"):
+            self._futures.clear()
+            self._batch_futures = []
+        self._done.set()
+        for fn in callbacks:
+            fn(self)
+
+    def _on_output_event(self, event: tuple[float, dict[str, Any]]) -> None:
+        _, msg = event
+        self.output.append(OutputRecord(msg.get("index"), msg.get("item", ""), msg.get("worker", ""),
+                                        msg.get("stream", "stdout"), msg.get("text", "")))
+
+
+def _lost_error(label: str, future: Future, exc: BaseException | None) -> BaseException:
+    from distributed.scheduler import KilledWorker
+
+    if isinstance(exc, KilledWorker):
+        return RunLostError(f"{label}: task {future.key[0]}[{future.key[1]}] was lost: the workers running it "
+                            f"died ({exc}); the item may use too much memory, or try --retries")
+    return exc if exc is not None else RunLostError(f"{label}: task {future.key} failed")
+
+
+def start_run(client: Client, payload: Payload, items: Any, options: RunOptions, mode: str = "map") -> Run:
+    """Check the options against the cluster and start a :class:`Run` (it runs in the background)."""
+    if options.on_error not in ON_ERROR:
+        raise SpecError(f"--on-error must be one of {', '.join(ON_ERROR)}, not {options.on_error!r}")
+    if options.on_error == "collect" and options.reduce is not None:
+        raise SpecError("--on-error collect keeps errors in place of values, which a reducer cannot sum: "
+                        "use --on-error skip with --reduce")
+    if options.batch is not None and options.batch < 1:
+        raise SpecError(f"--batch must be a positive number of items or 'auto', not {options.batch}")
+    if options.retries < 0:
+        raise SpecError(f"--retries must be 0 or more, not {options.retries}")
+    threads, workers = _count_threads(client, options)
+    return Run(client, payload, items, options, mode, threads, workers).start()
+
+
+def new_token() -> str:
+    """A run token: 8 hex digits, which Dask's key_split leaves out of the group prefix."""
+    return secrets.token_hex(4)
+
+
+def make_payload(label: str, token: str, *, cell: Any = None, func: Callable[..., Any] | None = None,
+                 captured: dict[str, bytes] | None = None, options: RunOptions, topic: str | None,
+                 store_names: bool = False) -> Payload:
+    reducer = cloudpickle.dumps(options.reduce) if options.reduce is not None else None
+    return Payload(token=token, label=label, cell=cell,
+                   func=cloudpickle.dumps(func) if func is not None else None,
+                   captured=captured or {}, reducer=reducer, on_error=options.on_error,
+                   topic=topic, store_names=store_names)
+
+
+def output_topic(client: Client, token: str) -> str:
+    return f"ipydistribute-output-{client.id}-{token}"
+
+
+def warn_all(messages: list[str]) -> None:
+    for message in messages:
+        warnings.warn(message, RuntimeWarning, stacklevel=3)

@@ -1,0 +1,365 @@
+"""What runs on the workers: one batch of items, one step of the tree reduction.
+
+Everything a run ships is in one :class:`Payload`, sent to each worker once (inline in the
+graph when small, scattered when large). Each worker prepares it once per run: compiles the
+cell, unpickles the captured values, and keeps them in a small cache keyed by the run's token.
+"""
+
+from __future__ import annotations
+
+import builtins
+import io
+import linecache
+import os
+import sys
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import cloudpickle
+
+from .cellfunc import CellCode, CompiledCell
+from .errors import ItemError, ItemFailure, safe_repr
+
+#: Names a ``--all`` cell stored on this worker, seen by every later cell run here.
+WORKER_NAMESPACE: dict[str, Any] = {}
+
+_ENGINE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_SKIP_FRAMES = (_ENGINE_DIR,)
+_FAILURES_KEPT = 10  # failures a partial carries up the reduction tree; the rest are counted
+_FLUSH_SECONDS = 0.5
+
+
+@dataclass
+class Payload:
+    """What one run needs on every worker."""
+
+    token: str
+    label: str
+    cell: CellCode | None = None
+    func: bytes | None = None  # cloudpickled callable (the Python API) instead of a cell
+    captured: dict[str, bytes] = field(default_factory=dict)
+    reducer: bytes | None = None
+    on_error: str = "raise"
+    topic: str | None = None  # event topic that carries print() output back to the kernel
+    output_limit: int = 64 * 1024  # characters of output kept per item
+    store_names: bool = False  # --all: keep the cell's top-level names on the worker
+
+
+class Batch:
+    """Consecutive items of the input. A plain class, so Dask does not walk the list."""
+
+    __slots__ = ("start", "items")
+
+    def __init__(self, start: int, items: list[Any]):
+        self.start = start
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+class BatchResult:
+    """The values of one batch, in order, and the items that failed."""
+
+    __slots__ = ("start", "values", "failures", "elapsed", "worker")
+
+    def __init__(self, start: int, values: list[Any], failures: list[ItemFailure], elapsed: float, worker: str):
+        self.start = start
+        self.values = values
+        self.failures = failures
+        self.elapsed = elapsed
+        self.worker = worker
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+_NOTHING = object()
+
+
+class Partial:
+    """A reduced value of some batches, with the count of items in it and their failures."""
+
+    __slots__ = ("value", "count", "failures", "failure_count", "elapsed")
+
+    def __init__(self, value: Any, count: int, failures: list[ItemFailure], failure_count: int, elapsed: float):
+        self.value = value
+        self.count = count
+        self.failures = failures
+        self.failure_count = failure_count
+        self.elapsed = elapsed
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        value = None if self.value is _NOTHING else self.value
+        return (_partial, (value, self.count, self.failures, self.failure_count, self.elapsed))
+
+
+def _partial(value: Any, count: int, failures: list[ItemFailure], failure_count: int, elapsed: float) -> Partial:
+    return Partial(value if count else _NOTHING, count, failures, failure_count, elapsed)
+
+
+class _Prepared:
+    """A payload made ready to run on this worker."""
+
+    def __init__(self, payload: Payload):
+        self.payload = payload
+        self.cell: CompiledCell | None = None
+        self.func: Callable[[Any], Any] | None = None
+        if payload.cell is not None:
+            self.cell = payload.cell.compile()
+            source = payload.cell.source
+            lines = [line + "\n" for line in source.splitlines()]
+            linecache.cache[payload.cell.filename] = (len(source), None, lines, payload.cell.filename)
+        if payload.func is not None:
+            self.func = cloudpickle.loads(payload.func)
+        self.captured = {name: cloudpickle.loads(data) for name, data in payload.captured.items()}
+        self.reducer: Callable[[Iterable[Any]], Any] | None = (
+            cloudpickle.loads(payload.reducer) if payload.reducer is not None else None
+        )
+
+    def namespace(self) -> dict[str, Any]:
+        ns: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+        ns.update(WORKER_NAMESPACE)
+        ns.update(self.captured)
+        return ns
+
+
+_PREPARED: OrderedDict[str, _Prepared] = OrderedDict()
+_PREPARED_LOCK = threading.Lock()
+
+
+def _prepare(payload: Payload) -> _Prepared:
+    with _PREPARED_LOCK:
+        prepared = _PREPARED.get(payload.token)
+        if prepared is not None:
+            _PREPARED.move_to_end(payload.token)
+            return prepared
+    prepared = _Prepared(payload)
+    with _PREPARED_LOCK:
+        _PREPARED[payload.token] = prepared
+        while len(_PREPARED) > 16:
+            _PREPARED.popitem(last=False)
+    return prepared
+
+
+def _worker_address() -> str:
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().address)
+    except ValueError:  # not inside a worker (direct calls in tests)
+        return ""
+
+
+# --- output: print() in a task goes back to the kernel, labelled with the item ----------------
+
+_local = threading.local()
+
+
+class _RoutedStream(io.TextIOBase):
+    """Stands in for sys.stdout/sys.stderr on a worker: a task thread's writes go to its capture."""
+
+    def __init__(self, original: Any, name: str):
+        self._original = original
+        self._name = name
+
+    def write(self, text: str) -> int:
+        capture = getattr(_local, "capture", None)
+        if capture is None:
+            return int(self._original.write(text))
+        capture.write(self._name, text)
+        return len(text)
+
+    def flush(self) -> None:
+        capture = getattr(_local, "capture", None)
+        if capture is None:
+            self._original.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._original, name)
+
+
+_install_lock = threading.Lock()
+
+
+def _install_routing() -> None:
+    with _install_lock:
+        if not isinstance(sys.stdout, _RoutedStream):
+            sys.stdout = _RoutedStream(sys.stdout, "stdout")
+        if not isinstance(sys.stderr, _RoutedStream):
+            sys.stderr = _RoutedStream(sys.stderr, "stderr")
+
+
+class _Capture:
+    """Collects one task thread's output and sends it as events, per item and every 0.5 s."""
+
+    def __init__(self, topic: str, worker: str, limit: int):
+        self.topic = topic
+        self.worker = worker
+        self.limit = limit
+        self.chunks: list[tuple[str, str]] = []
+        self.index: int | None = None
+        self.item = ""
+        self.size = 0
+        self.dropped = 0
+        self.last_flush = time.monotonic()
+
+    def start_item(self, index: int | None, item: str) -> None:
+        self.index, self.item, self.size, self.dropped = index, item, 0, 0
+
+    def write(self, stream: str, text: str) -> None:
+        room = self.limit - self.size
+        if room <= 0:
+            self.dropped += len(text)
+            return
+        if len(text) > room:
+            self.dropped += len(text) - room
+            text = text[:room]
+        self.size += len(text)
+        if self.chunks and self.chunks[-1][0] == stream:
+            self.chunks[-1] = (stream, self.chunks[-1][1] + text)
+        else:
+            self.chunks.append((stream, text))
+        if time.monotonic() - self.last_flush > _FLUSH_SECONDS:
+            self.flush()
+
+    def end_item(self) -> None:
+        if self.dropped:
+            self.chunks.append(("stderr", f"[... {self.dropped} more characters of output dropped]\n"))
+            self.dropped = 0
+        self.flush()
+
+    def flush(self) -> None:
+        self.last_flush = time.monotonic()
+        if not self.chunks:
+            return
+        chunks, self.chunks = self.chunks, []
+        for stream, text in chunks:
+            _send_event(self.topic, {"index": self.index, "item": self.item, "worker": self.worker,
+                                     "stream": stream, "text": text})
+
+
+def _send_event(topic: str, msg: dict[str, Any]) -> None:
+    try:
+        from distributed import get_worker
+
+        get_worker().log_event(topic, msg)
+    except ValueError:  # not on a worker: print here
+        target = sys.__stdout__ if msg["stream"] == "stdout" else sys.__stderr__
+        if target is not None:
+            target.write(msg["text"])
+
+
+class _captured:
+    """Context manager: route this thread's prints to a capture for the duration of a batch."""
+
+    def __init__(self, payload: Payload, worker: str):
+        self.capture = _Capture(payload.topic, worker, payload.output_limit) if payload.topic else None
+
+    def __enter__(self) -> _Capture | None:
+        if self.capture is not None:
+            _install_routing()
+            self.previous = getattr(_local, "capture", None)
+            _local.capture = self.capture
+        return self.capture
+
+    def __exit__(self, *exc: object) -> None:
+        if self.capture is not None:
+            _local.capture = self.previous
+            self.capture.flush()
+
+
+# --- the task functions ----------------------------------------------------------------------
+
+
+def _items_of(batch: Batch | BatchResult) -> tuple[int, list[Any]]:
+    if isinstance(batch, BatchResult):  # kept results of an earlier run, fetched by Dask
+        return batch.start, batch.values
+    return batch.start, batch.items
+
+
+def run_batch(batch: Batch | BatchResult, payload: Payload) -> BatchResult | Partial:
+    """Run the cell once per item of ``batch``; reduce the batch when the run has a reducer."""
+    started = time.perf_counter()
+    prepared = _prepare(payload)
+    worker = _worker_address()
+    start, items = _items_of(batch)
+    values: list[Any] = []
+    failures: list[ItemFailure] = []
+    with _captured(payload, worker) as capture:
+        for offset, item in enumerate(items):
+            index = start + offset
+            if capture is not None:
+                capture.start_item(index, safe_repr(item, 60))
+            try:
+                value = _call(prepared, item)
+            except Exception as exc:
+                failure = ItemFailure.from_exception(exc, index, safe_repr(item), worker, _SKIP_FRAMES)
+                if payload.on_error == "raise":
+                    raise ItemError(failure) from None
+                failures.append(failure)
+                if payload.on_error == "collect":
+                    values.append(failure)
+            else:
+                values.append(value)
+            finally:
+                if capture is not None:
+                    capture.end_item()
+    elapsed = time.perf_counter() - started
+    if prepared.reducer is None:
+        return BatchResult(start, values, failures, elapsed, worker)
+    value = _reduce(prepared, values, worker) if values else _NOTHING
+    return Partial(value, len(values), failures[:_FAILURES_KEPT], len(failures), elapsed)
+
+
+def _call(prepared: _Prepared, item: Any) -> Any:
+    if prepared.func is not None:
+        return prepared.func(item)
+    assert prepared.cell is not None
+    namespace = prepared.namespace()
+    value = prepared.cell.run(namespace, item)
+    if prepared.payload.store_names:
+        _store_names(namespace, prepared)
+    return value
+
+
+def _store_names(namespace: dict[str, Any], prepared: _Prepared) -> None:
+    for name, value in namespace.items():
+        if name.startswith("__") or (name in prepared.captured and prepared.captured[name] is value):
+            continue
+        WORKER_NAMESPACE[name] = value
+
+
+def _reduce(prepared: _Prepared, values: list[Any], worker: str) -> Any:
+    assert prepared.reducer is not None
+    try:
+        return prepared.reducer(values)
+    except Exception as exc:
+        failure = ItemFailure.from_exception(exc, None, "", worker, _SKIP_FRAMES)
+        failure.item = f"the reducer {safe_repr(prepared.reducer, 60)}"
+        raise ItemError(failure) from None
+
+
+def reduce_partials(partials: list[Partial], payload: Payload) -> Partial:
+    """One node of the tree reduction: combine consecutive partials, in order."""
+    started = time.perf_counter()
+    prepared = _prepare(payload)
+    present = [p for p in partials if p.count]
+    failures = [f for p in partials for f in p.failures][:_FAILURES_KEPT]
+    failure_count = sum(p.failure_count for p in partials)
+    count = sum(p.count for p in present)
+    if not present:
+        return Partial(_NOTHING, 0, failures, failure_count, 0.0)
+    value = present[0].value if len(present) == 1 else _reduce(prepared, [p.value for p in present], _worker_address())
+    return Partial(value, count, failures, failure_count, time.perf_counter() - started)
+
+
+def reset_worker_namespace() -> int:
+    """Forget what ``--all`` cells stored on this worker; returns how many names were dropped."""
+    count = len(WORKER_NAMESPACE)
+    WORKER_NAMESPACE.clear()
+    return count

@@ -1,0 +1,27 @@
+"""Preloaded into every worker process of an embedded cluster (Dask's ``preload`` hook).
+
+Jupyter interrupts a kernel by signalling its whole process group, and the worker processes of
+a cluster started from the kernel are in that group: without this, Ctrl-C in the notebook would
+kill them (dask/distributed#1925). Restarted workers run the preload again, so they keep it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from typing import Any
+
+
+def ignore_interrupts() -> str:
+    """Make this process deaf to the kernel's interrupt; returns how."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return "sigint-ignored"
+    os.setpgrp()  # signals can only be set from the main thread: leave the group instead
+    return "own-process-group"
+
+
+def dask_setup(worker: Any) -> None:
+    """Called by Dask when the worker starts."""
+    worker._ipydistribute_interrupts = ignore_interrupts()

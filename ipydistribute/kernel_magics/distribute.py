@@ -1,0 +1,181 @@
+"""``%%distribute`` and ``%distribute``: parse, call the engine, display."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import dask
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class, needs_local_scope
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from ..core import api, cluster
+from ..core.cellfunc import CellCode
+from ..core.errors import SpecError, safe_repr, shorten
+from ..core.run import Run, RunOptions, warn_all
+from .options import output_options, run_options
+from .parse import LoopSpec, parse_batch, parse_comprehension, parse_loop, parse_resources, split_options
+
+VIEWS = ("full", "progress", "none")
+
+
+def usage_errors(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Engine mistakes (SpecError) become one-line UsageErrors."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except SpecError as exc:
+            raise UsageError(str(exc)) from None
+
+    return wrapper
+
+
+@magics_class
+class DistributeMagics(Magics):
+    @magic_arguments()
+    @argument("loop", nargs="*", help="`VAR in ITERABLE` for the cell; `EXPR for VAR in ITERABLE` for the line magic")
+    @argument("--all", action="store_true", dest="all_workers",
+              help="run the cell once on every worker; names it assigns stay on the workers for later cells")
+    @run_options
+    @output_options
+    @needs_local_scope
+    @line_cell_magic
+    @usage_errors
+    def distribute(self, line: str, cell: str | None = None, local_ns: dict[str, Any] | None = None) -> Any:
+        """Run a cell once per item on the Dask cluster; the value comes back in order.
+
+        Examples::
+
+            %%distribute x in range(1000) --reduce sum --out total
+            y = expensive(x)        # names from the notebook are available
+            y * 2                   # the last expression is the item's value
+
+            squares = %distribute x * x for x in range(10)
+
+            %%distribute --all      # setup: once on every worker, names stay there
+            import numpy as np
+
+        The cell runs once per item, in a fresh namespace that holds the loop variable, the
+        notebook's values it reads (sent at submit time) and the names set up with ``--all``.
+        Ctrl-C cancels every task of the cell and leaves the cluster running.
+        """
+        head, option_text = split_options(line)
+        args = parse_argstring(self.distribute, option_text)
+        spec = parse_loop(head) if cell is not None else parse_comprehension(head)
+        if args.all_workers and spec.target is not None:
+            raise SpecError("--all runs the cell once per worker: drop `VAR in ITERABLE`, or drop --all")
+        view = _view_kind(args.view)
+        out = _check_out(args.out)
+        options = self._options(args)
+        source = self.shell.transform_cell(cell) if cell is not None else (spec.expression or "")
+        label = api.check_label(args.name) if args.name else f"cell{self.shell.execution_count}"
+        code = CellCode.from_source(source, f"<cell {label}>", spec.target)
+        if (options.reduce is not None or out) and not code.has_value:
+            raise SpecError("the cell's last line must be an expression to give a value (for --reduce/--out): "
+                            "end the cell with the value, e.g. `result`")
+        items = self._items(spec, local_ns)
+        captured = api.capture(code.read_names, {**self.shell.user_ns, **(local_ns or {})}, self.shell.user_ns_hidden)
+        self._ensure_cluster()
+        mode = "all" if args.all_workers else "single" if spec.target is None else "map"
+        run = api.run_cell(code, captured, items, options, mode=mode, label=label)
+        return self._finish(run, view, out, args.nowait, code.has_value or mode == "all")
+
+    # --- steps --------------------------------------------------------------------------------
+
+    def _options(self, args: Any) -> RunOptions:
+        reducer = None
+        if args.reduce:
+            reducer = self._evaluate(args.reduce, "--reduce")
+            if not callable(reducer):
+                raise SpecError(f"--reduce {args.reduce} is a {type(reducer).__name__}, not a callable: "
+                                "give a function that takes an iterable of values, like sum")
+        gpu = 0.0
+        if args.gpu is not None:
+            try:
+                gpu = float(args.gpu)
+            except ValueError:
+                raise SpecError(f"--gpu takes a number of GPUs, not {args.gpu!r}") from None
+            if gpu <= 0:
+                raise SpecError(f"--gpu must be more than 0, not {args.gpu}")
+        if args.retries < 0:
+            raise SpecError(f"--retries must be 0 or more, not {args.retries}")
+        workers = [w.strip() for w in args.workers.split(",") if w.strip()] if args.workers else None
+        if args.workers is not None and not workers:
+            raise SpecError("--workers is empty: name workers like --workers cpu-0,cpu-1")
+        return RunOptions(reduce=reducer, batch=parse_batch(args.batch), gpu=gpu,
+                          resources=parse_resources(args.resources) if args.resources else {},
+                          workers=workers, retries=args.retries, on_error=args.on_error,
+                          keep=args.keep, name=args.name)
+
+    def _evaluate(self, expression: str, what: str, local_ns: dict[str, Any] | None = None) -> Any:
+        try:
+            return eval(expression, self.shell.user_global_ns, {**self.shell.user_ns, **(local_ns or {})})
+        except Exception as exc:
+            raise SpecError(f"{what} `{shorten(expression, 80)}` failed: {type(exc).__name__}: "
+                            f"{shorten(str(exc), 200)}") from None
+
+    def _items(self, spec: LoopSpec, local_ns: dict[str, Any] | None) -> Any:
+        if spec.iterable is None:
+            return None
+        items = self._evaluate(spec.iterable, "the iterable", local_ns)
+        if isinstance(items, (str, bytes)):
+            raise SpecError(f"the iterable `{spec.iterable}` is a {type(items).__name__}: it would run once "
+                            "per character; wrap it in a list to run once")
+        try:
+            iter(items)
+        except TypeError:
+            raise SpecError(f"`{spec.iterable}` is a {type(items).__name__}, which cannot be iterated: "
+                            "give a list, range, array or generator") from None
+        return items
+
+    def _ensure_cluster(self) -> None:
+        handle, started = cluster.current()
+        if started and handle is not None:
+            workers = len(handle.client.scheduler_info(n_workers=-1)["workers"])
+            link = handle.dashboard_link or "no dashboard"
+            print(f"Started a local Dask cluster: {workers} workers · dashboard {link}")
+
+    def _finish(self, run: Run, view: str, out: str | None, nowait: bool, has_value: bool) -> Any:
+        from ..widgets.factory import live_display
+
+        live = live_display(run, view, self.shell)
+        if nowait:
+            if out:
+                run.add_done_callback(lambda r: self._store(r, out))
+            return run
+        try:
+            run.wait()
+        except KeyboardInterrupt:
+            run.cancel()
+            live.join(2)
+            raise
+        live.join(5)
+        value = run.result()
+        warn_all(run.warnings)
+        if out:
+            self.shell.user_ns[out] = value
+            return None
+        return value if has_value else None
+
+    def _store(self, run: Run, out: str) -> None:
+        if run.error is None:
+            self.shell.user_ns[out] = run.value
+
+
+def _view_kind(view: str | None) -> str:
+    kind = view or dask.config.get("ipydistribute.view", default="full")
+    if kind not in VIEWS:
+        raise SpecError(f"--view takes {', '.join(VIEWS)}, not {kind!r}")
+    return str(kind)
+
+
+def _check_out(name: str | None) -> str | None:
+    import keyword
+
+    if name is not None and (not name.isidentifier() or keyword.iskeyword(name)):
+        raise SpecError(f"--out {safe_repr(name, 40)} is not a variable name: use letters, digits and _")
+    return name

@@ -1,0 +1,136 @@
+"""Splitting the magic line: ``VAR in ITERABLE`` (or ``EXPR for VAR in ITERABLE``) and options.
+
+The Python part is free text, so it is cut with Python's tokenizer: options start at the first
+``--name`` at bracket depth 0; ``in`` is the first ``in`` keyword at depth 0.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import tokenize
+from dataclasses import dataclass
+
+from ..core.errors import SpecError
+from ..core.cellfunc import parse_target
+
+
+@dataclass(frozen=True)
+class LoopSpec:
+    target: str | None  # None: no iterable (run once, or once per worker)
+    iterable: str | None
+    expression: str | None = None  # the line magic's EXPR
+
+
+def _tokens(text: str) -> list[tokenize.TokenInfo]:
+    try:
+        return [t for t in tokenize.generate_tokens(io.StringIO(text).readline)
+                if t.type not in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER, tokenize.COMMENT)]
+    except (tokenize.TokenError, IndentationError, SyntaxError) as exc:
+        message = exc.args[0] if exc.args else str(exc)
+        raise SpecError(f"cannot read the magic line ({message}): check its brackets and quotes") from None
+
+
+def split_options(line: str) -> tuple[str, str]:
+    """``'x in range(3) --out y'`` -> ``('x in range(3)', '--out y')``."""
+    depth = 0
+    tokens = _tokens(line)
+    for i, tok in enumerate(tokens):
+        if tok.type == tokenize.OP and tok.string in "([{":
+            depth += 1
+        elif tok.type == tokenize.OP and tok.string in ")]}":
+            depth -= 1
+        elif (depth == 0 and tok.string == "-" and i + 1 < len(tokens) and tokens[i + 1].string == "-"
+              and tokens[i + 1].start[1] == tok.end[1]
+              and (tok.start[1] == 0 or line[tok.start[1] - 1].isspace())):
+            column = tok.start[1]
+            return line[:column].strip(), line[column:].strip()
+    if depth != 0:
+        raise SpecError(f"unbalanced brackets in {line.strip()!r}: close every ( [ {{ you open")
+    return line.strip(), ""
+
+
+def _split_in(head: str) -> tuple[str, str] | None:
+    depth = 0
+    for tok in _tokens(head):
+        if tok.type == tokenize.OP and tok.string in "([{":
+            depth += 1
+        elif tok.type == tokenize.OP and tok.string in ")]}":
+            depth -= 1
+        elif depth == 0 and tok.type == tokenize.NAME and tok.string == "in":
+            column = tok.start[1]
+            return head[:column].strip(), head[tok.end[1]:].strip()
+    return None
+
+
+def parse_loop(head: str) -> LoopSpec:
+    """``VAR in ITERABLE`` of the cell magic."""
+    if not head:
+        return LoopSpec(None, None)
+    parts = _split_in(head)
+    if parts is None:
+        raise SpecError(f"missing `in` in {head!r}: write `%%distribute x in items [options]`")
+    target, iterable = parts
+    if not target:
+        raise SpecError("missing the loop variable before `in`: write `%%distribute x in items`")
+    if not iterable:
+        raise SpecError(f"missing the iterable after `{target} in`: write `%%distribute {target} in items`")
+    parse_target(target)
+    _check_expression(iterable, "the iterable")
+    return LoopSpec(target, iterable)
+
+
+def parse_comprehension(head: str) -> LoopSpec:
+    """``EXPR for VAR in ITERABLE`` of the line magic."""
+    if not head:
+        raise SpecError("write `%distribute EXPR for x in items`, e.g. `%distribute x * x for x in range(10)`")
+    try:
+        node = ast.parse(f"({head}\n)", mode="eval").body
+    except SyntaxError:
+        raise SpecError(f"{head!r} is not `EXPR for VAR in ITERABLE`: "
+                        "write it like `%distribute x * x for x in range(10)`") from None
+    if not isinstance(node, ast.GeneratorExp):
+        raise SpecError(f"missing `for ... in ...` in {head!r}: write `%distribute x * x for x in range(10)`")
+    if len(node.generators) != 1 or node.generators[0].ifs or node.generators[0].is_async:
+        raise SpecError("one `for VAR in ITERABLE` without `if` is supported: filter the iterable itself, "
+                        "e.g. `for x in [v for v in items if v > 0]`")
+    source = f"({head}\n)"
+    gen = node.generators[0]
+    segment = lambda n: ast.get_source_segment(source, n)  # noqa: E731
+    return LoopSpec(segment(gen.target), segment(gen.iter), segment(node.elt))
+
+
+def _check_expression(text: str, what: str) -> None:
+    try:
+        ast.parse(text, mode="eval")
+    except SyntaxError as exc:
+        raise SpecError(f"{what} `{text}` is not a Python expression ({exc.msg})") from None
+
+
+def parse_resources(text: str) -> dict[str, float]:
+    """``"GPU=1,MEMORY=4e9"`` -> ``{"GPU": 1.0, "MEMORY": 4e9}``."""
+    resources: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        try:
+            amount = float(value)
+        except ValueError:
+            amount = -1.0
+        if not sep or not name.strip().isidentifier() or amount <= 0:
+            raise SpecError(f"--resources takes NAME=AMOUNT pairs like \"GPU=1,MEMORY=4e9\", not {part!r}")
+        resources[name.strip()] = amount
+    if not resources:
+        raise SpecError("--resources is empty: write it like \"GPU=1\"")
+    return resources
+
+
+def parse_batch(text: str) -> int | None:
+    if text == "auto":
+        return None
+    try:
+        size = int(text)
+    except ValueError:
+        raise SpecError(f"--batch takes a number of items or 'auto', not {text!r}") from None
+    if size < 1:
+        raise SpecError(f"--batch must be at least 1 item, not {size}")
+    return size

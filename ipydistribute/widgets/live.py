@@ -1,0 +1,70 @@
+"""Showing a view of a run: displayed once, updated from a background thread, frozen at the end.
+
+Updates never run on the kernel's main loop: a thread calls ``view.update`` a few times a
+second (several changes per message, under ``hold_sync``), forwards workers' print() output to
+the cell, and at the end replaces the live widget with a static picture that stays in the
+saved notebook.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Protocol
+
+from IPython.display import display
+
+from ..core.run import Progress, Run
+from .output import OutputForwarder, thread_output_parent
+
+
+class RunView(Protocol):
+    """What a view of a run provides; the live display drives it."""
+
+    def live_bundle(self) -> dict[str, Any]:
+        """The mimebundle shown while the run goes (a widget, with a text fallback)."""
+
+    def update(self, progress: Progress) -> None:
+        """Show ``progress``; called from the display thread at a bounded rate."""
+
+    def final_bundle(self, progress: Progress) -> dict[str, Any]:
+        """The static picture (text/html and text/plain) that replaces the live view."""
+
+
+class LiveDisplay:
+    """Runs a view of ``run`` until it ends."""
+
+    def __init__(self, run: Run, view: RunView | None, parent: dict[str, Any] | None, rate: float = 5.0):
+        self.run = run
+        self.view = view
+        self.parent = parent
+        self.interval = 1.0 / rate
+        self.forwarder = OutputForwarder(run)
+        self.handle: Any = None
+        self._stopped = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name=f"ipydistribute-view-{run.label}", daemon=True)
+
+    def start(self) -> LiveDisplay:
+        if self.view is not None:
+            self.handle = display(self.view.live_bundle(), raw=True, display_id=True)
+        self.thread.start()
+        return self
+
+    def join(self, timeout: float | None = None) -> None:
+        self.thread.join(timeout)
+
+    def stop(self) -> None:
+        """Stop updating now (kernel shutting down); the run itself is not touched."""
+        self._stopped.set()
+
+    def _loop(self) -> None:
+        with thread_output_parent(self.parent):
+            while not self.run.wait(self.interval) and not self._stopped.is_set():
+                self.forwarder.drain()
+                if self.view is not None:
+                    self.view.update(self.run.progress())
+            self.forwarder.close()
+            if self.view is not None and not self._stopped.is_set():
+                progress = self.run.progress()
+                self.view.update(progress)
+                if self.handle is not None:
+                    self.handle.update(self.view.final_bundle(progress), raw=True)

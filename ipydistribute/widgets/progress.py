@@ -1,0 +1,66 @@
+"""The minimal run view: a progress bar with done/total, elapsed time and rate.
+
+The full live view (graph, task stream, resources) implements the same three methods.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as widgets
+
+from ..core.run import Progress
+from .templates import render
+
+STATE_COLOURS = {
+    "pending": "#9ca3af",
+    "running": "#2563eb",
+    "finished": "#16a34a",
+    "error": "#dc2626",
+    "cancelled": "#d97706",
+}
+
+
+def summary_text(p: Progress) -> str:
+    total = "?" if p.items_total is None else f"{p.items_total:,}"
+    rate = p.items_done / p.elapsed if p.elapsed > 0 else 0.0
+    text = f"{p.items_done:,}/{total} items · {p.tasks_done:,}/{p.tasks_submitted:,} tasks · {p.elapsed:.1f} s"
+    if rate:
+        text += f" · {rate:,.1f} items/s"
+    if p.state == "running" and p.items_total and rate:
+        text += f" · ~{max(0.0, (p.items_total - p.items_done) / rate):.0f} s left"
+    return text
+
+
+def percent(p: Progress) -> float:
+    if p.state == "finished":
+        return 100.0
+    if not p.items_total:
+        return 0.0
+    return min(100.0, 100.0 * p.items_done / p.items_total)
+
+
+class ProgressView:
+    """A progress bar and one line of figures; frozen into HTML when the run ends."""
+
+    def __init__(self, label: str):
+        self.bar = widgets.FloatProgress(value=0, min=0, max=100, description=label,
+                                         bar_style="info", layout=widgets.Layout(width="360px"))
+        self.text = widgets.HTML(value="starting…")
+        self.box = widgets.HBox([self.bar, self.text])
+
+    def live_bundle(self) -> dict[str, Any]:
+        bundle: dict[str, Any] = self.box._repr_mimebundle_() or {}
+        bundle.setdefault("text/plain", "progress of the run")
+        return bundle
+
+    def update(self, p: Progress) -> None:
+        with self.box.hold_sync():
+            self.bar.value = percent(p)
+            self.bar.bar_style = {"finished": "success", "error": "danger", "cancelled": "warning"}.get(p.state, "info")
+            self.text.value = f"{p.state} · {summary_text(p)}"
+
+    def final_bundle(self, p: Progress) -> dict[str, Any]:
+        html = render("progress.html.j2", p=p, percent=percent(p), summary=summary_text(p),
+                      colour=STATE_COLOURS.get(p.state, "#6b7280"))
+        return {"text/html": html, "text/plain": f"{p.label}: {p.state} · {summary_text(p)}"}

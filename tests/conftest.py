@@ -1,0 +1,52 @@
+"""Shared fixtures: one real embedded cluster per test session, and real IPython shells."""
+
+from __future__ import annotations
+
+import gc
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Any]:
+    """The embedded cluster of ipydistribute: 2 CPU workers and 1 simulated GPU worker."""
+    from ipydistribute.core import cluster as cluster_mod
+
+    handle = cluster_mod.start_local(workers=2, simulate_gpus=1, memory_limit="2GiB")
+    yield handle
+    cluster_mod.stop()
+
+
+@pytest.fixture
+def client(cluster: Any) -> Any:
+    from ipydistribute.core import cluster as cluster_mod
+
+    if cluster_mod._current is not cluster:  # a test switched clusters: put the session's back
+        cluster_mod._set_current(cluster)
+        cluster.client.as_current()
+    return cluster.client
+
+
+@pytest.fixture(scope="session")
+def _ipython() -> Any:
+    from IPython.testing.globalipapp import start_ipython
+
+    shell = start_ipython()
+    shell.run_line_magic("load_ext", "ipydistribute")
+    return shell
+
+
+@pytest.fixture
+def ip(_ipython: Any, client: Any) -> Iterator[Any]:
+    """A real InteractiveShell with the extension loaded, on the session's cluster; its
+    namespace is cleaned after each test."""
+    before = set(_ipython.user_ns)
+    yield _ipython
+    for name in set(_ipython.user_ns) - before:
+        del _ipython.user_ns[name]
+    gc.collect()
