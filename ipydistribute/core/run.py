@@ -20,7 +20,7 @@ from typing import Any
 import cloudpickle
 from distributed import Client, Future
 
-from . import plan
+from . import config, plan
 from .errors import CellError, ItemError, ItemFailure, RunLostError, SpecError, safe_repr
 from .task import Batch, BatchResult, Partial, Payload, reduce_partials, run_batch
 
@@ -40,11 +40,12 @@ class RunOptions:
     on_error: str = "raise"
     keep: bool = False
     name: str | None = None
-    max_in_flight: int | None = None  # tasks in flight for a generator; None: 4 per thread
-    fan_in: int = 8
-    target_task_seconds: float = 0.2
-    max_batch: int = 100_000
-    scatter_threshold: int = 64 * 1024  # bytes of payload above which it is scattered once
+    max_in_flight: int | None = None  # tasks in flight for a generator; None: 2 per thread
+    fan_in: int = field(default_factory=lambda: int(config.get("fan-in")))
+    target_task_seconds: float = field(default_factory=lambda: config.seconds("batch.target-duration"))
+    max_batch: int = field(default_factory=lambda: int(config.get("batch.max-items")))
+    # bytes of payload above which it is scattered once instead of sent with each task
+    scatter_threshold: int = field(default_factory=lambda: config.nbytes("scatter-threshold"))
 
     def all_resources(self) -> dict[str, float]:
         resources = dict(self.resources)
@@ -204,6 +205,8 @@ class Run:
         self._done_callbacks: list[Callable[[Run], None]] = []
         self._reduce_counts: collections.Counter[int] = collections.Counter()
         self._root: Future | None = None
+        self.batch_size: int | None = self.options.batch  # items per task, once chosen
+        self.max_in_flight: int | None = None  # bound on tasks in flight (generators only)
         self._driver = threading.Thread(target=self._drive, name=f"ipydistribute-run-{self.label}", daemon=True)
 
     # --- public -------------------------------------------------------------------------------
@@ -362,7 +365,9 @@ class Run:
 
     def _submit_batches(self, batcher: plan.Batcher, tree: plan.TreeReducer | None) -> None:
         sized = batcher.remaining is not None
-        cap = self.options.max_in_flight or (None if sized else max(8, self.threads * plan.TASKS_PER_THREAD))
+        # A generator is pulled only as fast as the cluster works through it.
+        cap = self.options.max_in_flight or (None if sized else max(4, 2 * self.threads))
+        self.max_in_flight = cap
         size = self.options.batch
         if size is None:
             length = batcher.remaining
@@ -370,6 +375,7 @@ class Run:
                 size = 1
             else:
                 size = self._probe(batcher, tree)
+        self.batch_size = size
         while not self._stop.is_set():
             room = None if cap is None else self._wait_for_room(cap)
             if room == 0:

@@ -147,12 +147,8 @@ def _prepare(payload: Payload) -> _Prepared:
 
 
 def _worker_address() -> str:
-    try:
-        from distributed import get_worker
-
-        return str(get_worker().address)
-    except ValueError:  # not inside a worker (direct calls in tests)
-        return ""
+    worker = _current_worker()
+    return str(worker.address) if worker is not None else ""
 
 
 # --- output: print() in a task goes back to the kernel, labelled with the item ----------------
@@ -195,63 +191,93 @@ def _install_routing() -> None:
 
 
 class _Capture:
-    """Collects one task thread's output and sends it as events, per item and every 0.5 s."""
+    """Collects one task thread's output; it is sent as events at the end of each item and,
+    while an item runs, by the flusher thread every ``_FLUSH_SECONDS``."""
 
     def __init__(self, topic: str, worker: str, limit: int):
         self.topic = topic
         self.worker = worker
+        self.dask_worker = _current_worker()  # the flusher thread has no worker context
         self.limit = limit
+        self.lock = threading.Lock()
         self.chunks: list[tuple[str, str]] = []
         self.index: int | None = None
         self.item = ""
         self.size = 0
         self.dropped = 0
-        self.last_flush = time.monotonic()
 
     def start_item(self, index: int | None, item: str) -> None:
-        self.index, self.item, self.size, self.dropped = index, item, 0, 0
+        with self.lock:
+            self.index, self.item, self.size, self.dropped = index, item, 0, 0
 
     def write(self, stream: str, text: str) -> None:
-        room = self.limit - self.size
-        if room <= 0:
-            self.dropped += len(text)
-            return
-        if len(text) > room:
-            self.dropped += len(text) - room
-            text = text[:room]
-        self.size += len(text)
-        if self.chunks and self.chunks[-1][0] == stream:
-            self.chunks[-1] = (stream, self.chunks[-1][1] + text)
-        else:
-            self.chunks.append((stream, text))
-        if time.monotonic() - self.last_flush > _FLUSH_SECONDS:
-            self.flush()
+        with self.lock:
+            room = self.limit - self.size
+            if room <= 0:
+                self.dropped += len(text)
+                return
+            if len(text) > room:
+                self.dropped += len(text) - room
+                text = text[:room]
+            self.size += len(text)
+            if self.chunks and self.chunks[-1][0] == stream:
+                self.chunks[-1] = (stream, self.chunks[-1][1] + text)
+            else:
+                self.chunks.append((stream, text))
+        _ensure_flusher()
 
     def end_item(self) -> None:
-        if self.dropped:
-            self.chunks.append(("stderr", f"[... {self.dropped} more characters of output dropped]\n"))
-            self.dropped = 0
+        with self.lock:
+            if self.dropped:
+                self.chunks.append(("stderr", f"[... {self.dropped} more characters of output dropped]\n"))
+                self.dropped = 0
         self.flush()
 
     def flush(self) -> None:
-        self.last_flush = time.monotonic()
-        if not self.chunks:
-            return
-        chunks, self.chunks = self.chunks, []
+        with self.lock:
+            chunks, self.chunks = self.chunks, []
+            index, item = self.index, self.item
         for stream, text in chunks:
-            _send_event(self.topic, {"index": self.index, "item": self.item, "worker": self.worker,
+            _send_event(self.dask_worker, self.topic, {"index": index, "item": item, "worker": self.worker,
                                      "stream": stream, "text": text})
 
 
-def _send_event(topic: str, msg: dict[str, Any]) -> None:
+_active_captures: set[_Capture] = set()
+_flusher: threading.Thread | None = None
+
+
+def _ensure_flusher() -> None:
+    global _flusher
+    if _flusher is None or not _flusher.is_alive():
+        with _install_lock:
+            if _flusher is None or not _flusher.is_alive():
+                _flusher = threading.Thread(target=_flush_loop, name="ipydistribute-output", daemon=True)
+                _flusher.start()
+
+
+def _flush_loop() -> None:
+    while True:
+        time.sleep(_FLUSH_SECONDS)
+        for capture in list(_active_captures):
+            capture.flush()
+
+
+def _current_worker() -> Any:
     try:
         from distributed import get_worker
 
-        get_worker().log_event(topic, msg)
-    except ValueError:  # not on a worker: print here
-        target = sys.__stdout__ if msg["stream"] == "stdout" else sys.__stderr__
-        if target is not None:
-            target.write(msg["text"])
+        return get_worker()
+    except ValueError:  # not inside a task on a worker (direct calls in tests)
+        return None
+
+
+def _send_event(worker: Any, topic: str, msg: dict[str, Any]) -> None:
+    if worker is not None:
+        worker.log_event(topic, msg)
+        return
+    target = sys.__stdout__ if msg["stream"] == "stdout" else sys.__stderr__
+    if target is not None:
+        target.write(msg["text"])
 
 
 class _captured:
@@ -265,11 +291,13 @@ class _captured:
             _install_routing()
             self.previous = getattr(_local, "capture", None)
             _local.capture = self.capture
+            _active_captures.add(self.capture)
         return self.capture
 
     def __exit__(self, *exc: object) -> None:
         if self.capture is not None:
             _local.capture = self.previous
+            _active_captures.discard(self.capture)
             self.capture.flush()
 
 

@@ -6,15 +6,14 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-import dask
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, needs_local_scope
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from ..core import api, cluster
+from ..core import api, cluster, config
 from ..core.cellfunc import CellCode
 from ..core.errors import SpecError, safe_repr, shorten
-from ..core.run import Run, RunOptions, warn_all
+from ..core.run import KeptResults, Run, RunOptions, warn_all
 from .options import output_options, run_options
 from .parse import LoopSpec, parse_batch, parse_comprehension, parse_loop, parse_resources, split_options
 
@@ -122,6 +121,8 @@ class DistributeMagics(Magics):
         if spec.iterable is None:
             return None
         items = self._evaluate(spec.iterable, "the iterable", local_ns)
+        if isinstance(items, KeptResults):
+            return items
         if isinstance(items, (str, bytes)):
             raise SpecError(f"the iterable `{spec.iterable}` is a {type(items).__name__}: it would run once "
                             "per character; wrap it in a list to run once")
@@ -167,7 +168,7 @@ class DistributeMagics(Magics):
 
 
 def _view_kind(view: str | None) -> str:
-    kind = view or dask.config.get("ipydistribute.view", default="full")
+    kind = view or config.get("view")
     if kind not in VIEWS:
         raise SpecError(f"--view takes {', '.join(VIEWS)}, not {kind!r}")
     return str(kind)

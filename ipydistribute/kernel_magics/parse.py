@@ -27,7 +27,11 @@ def _tokens(text: str) -> list[tokenize.TokenInfo]:
         return [t for t in tokenize.generate_tokens(io.StringIO(text).readline)
                 if t.type not in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER, tokenize.COMMENT)]
     except (tokenize.TokenError, IndentationError, SyntaxError) as exc:
-        message = exc.args[0] if exc.args else str(exc)
+        message = str(exc.args[0] if exc.args else exc)
+        if "string" in message:
+            raise SpecError(f"unclosed quote in {text.strip()!r}: close every string you open") from None
+        if "EOF" in message or "unmatched" in message or "bracket" in message:
+            raise SpecError(f"unbalanced brackets in {text.strip()!r}: close every ( [ {{ you open") from None
         raise SpecError(f"cannot read the magic line ({message}): check its brackets and quotes") from None
 
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from ..core import config
 from ..core.run import OutputRecord, Run
-
-#: Characters of worker output one run writes into the notebook before it only counts the rest.
-RUN_OUTPUT_LIMIT = 200_000
 
 
 def label(record: OutputRecord) -> str:
@@ -20,9 +18,9 @@ def label(record: OutputRecord) -> str:
 class OutputForwarder:
     """Drains a run's output records into this thread's stdout/stderr, with a per-run cap."""
 
-    def __init__(self, run: Run, limit: int = RUN_OUTPUT_LIMIT):
+    def __init__(self, run: Run, limit: int | None = None):
         self.run = run
-        self.limit = limit
+        self.limit = int(config.get("output-limit")) if limit is None else limit
         self.written = 0
         self.dropped = 0
         self._line_open: dict[tuple[str, int | None], bool] = {}
