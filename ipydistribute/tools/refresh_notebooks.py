@@ -1,0 +1,131 @@
+"""Re-execute the course notebooks and save their fresh outputs into the committed files.
+
+Run by ``make notebooks``::
+
+    python -m ipydistribute.tools.refresh_notebooks notebooks/            # the whole course
+    python -m ipydistribute.tools.refresh_notebooks notebooks/03-*.ipynb   # one notebook
+
+Each notebook runs top to bottom in a fresh kernel whose working directory is the notebook's
+folder (so ``from selfcheck import check`` works), with the solutions in place. Outputs that
+would make a notebook heavy are replaced by a one-line note, so the course stays readable on
+GitHub and small in git. A notebook whose cell fails, or whose self-check says "Not yet", is
+reported and not written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+#: Bytes one output may take in the saved notebook before it is replaced by a note.
+OUTPUT_LIMIT = 200_000
+#: Bytes of widget state (metadata.widgets) kept in a saved notebook.
+WIDGET_STATE_LIMIT = 200_000
+#: What a failed self-check prints (see notebooks/selfcheck.py).
+NOT_YET = "❌ Not yet:"
+CELL_TIMEOUT = 300
+
+
+def notebook_paths(targets: Iterable[str | Path]) -> list[Path]:
+    """The ``.ipynb`` files named, or found directly in the folders named, in order."""
+    paths: list[Path] = []
+    for target in map(Path, targets):
+        if target.is_dir():
+            paths.extend(sorted(p for p in target.glob("*.ipynb") if not p.name.startswith(".")))
+        elif target.suffix == ".ipynb" and target.exists():
+            paths.append(target)
+        else:
+            raise SystemExit(f"{target} is neither a notebook nor a folder of notebooks")
+    return paths
+
+
+def execute(nb: Any, folder: Path, timeout: int = CELL_TIMEOUT) -> Any:
+    """Run ``nb`` top to bottom in a fresh ``python3`` kernel started in ``folder``."""
+    from nbclient import NotebookClient
+
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # no debugger warning in outputs
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+                            resources={"metadata": {"path": str(folder)}})
+    client.execute()
+    return nb
+
+
+def _size(output: Any) -> int:
+    return len(json.dumps(output, ensure_ascii=False))
+
+
+def trim_outputs(nb: Any, limit: int = OUTPUT_LIMIT, widget_limit: int = WIDGET_STATE_LIMIT) -> int:
+    """Replace outputs larger than ``limit`` bytes by a note; returns how many were replaced."""
+    from nbformat.v4 import new_output
+
+    replaced = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for i, output in enumerate(cell.outputs):
+            size = _size(output)
+            if size > limit:
+                cell.outputs[i] = new_output("stream", name="stdout",
+                                             text=f"[an output of {size // 1000} kB was removed to keep "
+                                                  "the notebook small: run the cell to see it]\n")
+                replaced += 1
+    widgets = nb.metadata.get("widgets")
+    if widgets is not None and _size(widgets) > widget_limit:
+        del nb.metadata["widgets"]
+    return replaced
+
+
+def failed_checks(nb: Any) -> list[str]:
+    """The texts of self-check outputs that say "Not yet"."""
+    found = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            text = output.get("text", "") if output.get("output_type") == "stream" else ""
+            if NOT_YET in text:
+                found.append(text.strip())
+    return found
+
+
+def refresh(path: Path, timeout: int = CELL_TIMEOUT) -> float:
+    """Execute one notebook and write it back with its outputs; returns the seconds it took."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    started = time.perf_counter()
+    execute(nb, path.parent.resolve(), timeout)
+    seconds = time.perf_counter() - started
+    failures = failed_checks(nb)
+    if failures:
+        raise RuntimeError(f"{path.name}: a self-check failed with the solutions in place: {failures[0]}")
+    trim_outputs(nb)
+    nbformat.validate(nb)
+    nbformat.write(nb, path)
+    return seconds
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ipydistribute.tools.refresh_notebooks",
+                                     description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("targets", nargs="+", help="notebooks, or folders of notebooks")
+    parser.add_argument("--timeout", type=int, default=CELL_TIMEOUT, help="seconds one cell may take")
+    args = parser.parse_args(argv)
+    failed = 0
+    for path in notebook_paths(args.targets):
+        try:
+            seconds = refresh(path, args.timeout)
+        except Exception as exc:  # report every notebook, then fail once at the end
+            failed += 1
+            print(f"FAILED {path}: {type(exc).__name__}: {str(exc).strip().splitlines()[-1:]}", file=sys.stderr)
+        else:
+            print(f"refreshed {path} in {seconds:.1f} s ({path.stat().st_size // 1000} kB)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
