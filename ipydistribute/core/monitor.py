@@ -189,8 +189,10 @@ class RunMonitorPlugin(SchedulerPlugin):
 
     # --- asked for by clients (through run_on_scheduler) --------------------------------------
 
-    def snapshot(self, token: str, since: int, workers: list[str] | None) -> dict[str, Any]:
-        """The state of run ``token`` as plain data; stream bars from cursor ``since`` on."""
+    def snapshot(self, token: str, since: int, workers: list[str] | None,
+                 limit: int = STREAM_PER_SNAPSHOT) -> dict[str, Any]:
+        """The state of run ``token`` as plain data; at most ``limit`` stream bars, the most
+        recent ones from cursor ``since`` on."""
         run = self.runs.get(token)
         now = time.time()
         out: dict[str, Any] = {"now": now, "workers": self._workers(workers)}
@@ -209,7 +211,7 @@ class RunMonitorPlugin(SchedulerPlugin):
             for g in run.groups.values()
         ]
         offset = run.stream_count - len(run.stream)
-        first = max(since, offset, run.stream_count - STREAM_PER_SNAPSHOT)
+        first = max(since, offset, run.stream_count - limit)
         out["stream"] = [run.stream[i - offset] for i in range(first, run.stream_count)]
         out["cursor"] = run.stream_count
         out["skipped"] = first - since if first > since else 0
@@ -236,6 +238,7 @@ class RunMonitorPlugin(SchedulerPlugin):
                 "memory_limit": int(ws.memory_limit or 0),
                 "processing": len(ws.processing),
                 "resources": dict(ws.resources or {}),
+                "simulated_gpu": _simulated(ws),
                 "gpu": ({"utilization": gpu.get("utilization"),
                          "memory_used": gpu.get("memory-used"),
                          "memory_total": gpu_info.get("memory-total"),
@@ -244,15 +247,23 @@ class RunMonitorPlugin(SchedulerPlugin):
         return rows
 
 
+def _simulated(ws: Any) -> bool:
+    """Whether the worker's GPU resource is simulated (its preload says so; else its name)."""
+    facts = (ws.extra or {}).get("ipydistribute") or {}
+    if "simulated_gpu" in facts:
+        return bool(facts["simulated_gpu"])
+    return str(ws.name).startswith("simgpu-")
+
+
 _TO_LETTERS = bytes.maketrans(bytes(range(len(CODES))), CODES.encode())
 
 
 # --- functions that run on the scheduler -----------------------------------------------------
 
 def _snapshot_on_scheduler(dask_scheduler: Any, token: str, since: int,
-                           workers: list[str] | None) -> dict[str, Any] | None:
+                           workers: list[str] | None, limit: int) -> dict[str, Any] | None:
     plugin = dask_scheduler.plugins.get(PLUGIN_NAME)
-    return None if plugin is None else plugin.snapshot(token, since, workers)
+    return None if plugin is None else plugin.snapshot(token, since, workers, limit)
 
 
 def _forget_on_scheduler(dask_scheduler: Any, token: str) -> None:
@@ -331,6 +342,7 @@ class WorkerSnapshot:
     memory_limit: int
     processing: int
     resources: dict[str, float]
+    simulated_gpu: bool
     gpu: dict[str, Any] | None
 
     @property
@@ -378,8 +390,9 @@ class RunMonitor:
     last: Snapshot | None = None
     _registered: bool = field(default=False, repr=False)
 
-    def poll(self) -> Snapshot:
-        """A new snapshot (the previous one again, with no new bars, when the scheduler fails)."""
+    def poll(self, since: int | None = None, limit: int = STREAM_PER_SNAPSHOT) -> Snapshot:
+        """A new snapshot with the stream bars since the last poll (or since cursor ``since``);
+        the previous one again, with no new bars, when the scheduler fails."""
         if not self._registered:
             self._registered = True
             self.unavailable = ensure_plugin(self.client)
@@ -388,7 +401,8 @@ class RunMonitor:
             try:
                 raw = self.client.run_on_scheduler(  # type: ignore[no-untyped-call]
                     _snapshot_on_scheduler, token=self.token,
-                    since=self.cursor, workers=self.workers)
+                    since=self.cursor if since is None else since, workers=self.workers,
+                    limit=limit)
             except Exception as exc:  # the cluster went away mid-run: keep the last picture
                 self.unavailable = f"the scheduler stopped answering ({type(exc).__name__})"
             else:

@@ -29,6 +29,9 @@ class RunView(Protocol):
     def final_bundle(self, progress: Progress) -> dict[str, Any]:
         """The static picture (text/html and text/plain) that replaces the live view."""
 
+    # Optional: ``close()``, called after the static picture replaced the live view (or when
+    # the display stops), frees the widgets and whatever the view holds on the cluster.
+
 
 class LiveDisplay:
     """Runs a view of ``run`` until it ends."""
@@ -68,3 +71,6 @@ class LiveDisplay:
                 self.view.update(progress)
                 if self.handle is not None:
                     self.handle.update(self.view.final_bundle(progress), raw=True)
+            close = getattr(self.view, "close", None)
+            if close is not None:
+                close()

@@ -1,0 +1,137 @@
+"""The full live view of a run: header, progress per group, task graph, task stream, workers.
+
+Driven by :class:`~ipydistribute.widgets.live.LiveDisplay` from its background thread: each
+:meth:`RunView.update` polls the scheduler once (:class:`~ipydistribute.core.monitor.RunMonitor`)
+and changes only what changed, so an update costs the same for 100 tasks as for 100,000.
+
+The Stop button cancels the run. Its click reaches the kernel when the kernel is free to read
+it: at once for a ``--nowait`` run (or a cell that awaits, ipykernel >= 7.4); while a cell
+blocks in ``%%distribute`` the click waits until the cell ends, so there use the notebook's
+interrupt (Ctrl-C / the stop button of the toolbar), which cancels the run too.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any
+
+import ipywidgets as widgets
+
+from ..core.monitor import Bar, RunMonitor, Snapshot
+from ..core.run import Progress, Run
+from .graph_layout import Graph, layout
+from .plots import GraphPlot, StreamPlot
+from .static import (
+    STATIC_BARS,
+    groups_context,
+    header_context,
+    resources_context,
+    run_html,
+)
+from .summary import RunFigures, figures
+from .templates import render
+
+
+class RunView:
+    """Widgets of one run; frozen into a static HTML picture when the run ends."""
+
+    def __init__(self, run: Run, dashboard: str | None = None, gpu_reason: str | None = None):
+        from jupyter_bokeh import BokehModel
+
+        self.run = run
+        self.dashboard = dashboard
+        self.gpu_reason = gpu_reason
+        self.monitor = RunMonitor(run.client, run.token, list(run.workers))
+        self.snapshot: Snapshot | None = None
+        self.bars: collections.deque[Bar] = collections.deque(maxlen=STATIC_BARS)
+        self.header = widgets.HTML(value=f"<strong>{run.label}</strong> starting…")
+        self.stop_button = widgets.Button(description="Stop", icon="stop", button_style="danger",
+                                          tooltip="cancel every task of this run",
+                                          layout=widgets.Layout(width="80px"))
+        self.stop_button.on_click(self._on_stop)
+        self.groups = widgets.HTML()
+        self.graph = GraphPlot()
+        self.stream = StreamPlot()
+        self.graph_model = BokehModel(self.graph.figure)
+        self.stream_model = BokehModel(self.stream.figure)
+        self.resources = widgets.HTML()
+        self.summary = widgets.HTML()
+        self.box = widgets.VBox([
+            widgets.HBox([self.header, self.stop_button]),
+            self.groups,
+            widgets.HBox([self.graph_model, self.stream_model]),
+            self.resources,
+            self.summary,
+        ])
+        self.box.add_class("ipydistribute-run")
+
+    # --- the RunView protocol ----------------------------------------------------------------
+
+    def live_bundle(self) -> dict[str, Any]:
+        bundle: dict[str, Any] = self.box._repr_mimebundle_() or {}
+        bundle.setdefault("text/plain", f"live view of {self.run.label}")
+        return bundle
+
+    def update(self, progress: Progress) -> None:
+        snapshot = self.monitor.poll()
+        self.snapshot = snapshot
+        self.bars.extend(snapshot.new_bars)
+        f = figures(progress, snapshot, self.run.threads)
+        with self.box.hold_sync():
+            self.header.value = render("_header.html.j2", **header_context(f, self.dashboard))
+            self.groups.value = render("_groups.html.j2", **groups_context(snapshot))
+            self.resources.value = render("_resources.html.j2",
+                                          **resources_context(snapshot, self.gpu_reason))
+            if progress.state not in ("pending", "running"):
+                self.summary.value = f"<strong>summary</strong> · {f.summary()}"
+                self.stop_button.disabled = True
+        self.graph.update(snapshot)
+        self.stream.update(snapshot)
+
+    def final_bundle(self, progress: Progress) -> dict[str, Any]:
+        self.update(progress)
+        self._sync_plots()
+        recent = self.monitor.poll(since=0, limit=STATIC_BARS)  # every bar, up to the cap
+        bars = recent.new_bars or list(self.bars)
+        snapshot = self.snapshot or recent
+        f = figures(progress, snapshot, self.run.threads)
+        graph: Graph = layout(snapshot)
+        html = run_html(f, snapshot, graph, bars, self._colours(snapshot), self.dashboard,
+                        self.gpu_reason)
+        self.final_figures = f
+        text = f"{f.label}: {f.state} · {f.header()}\n{f.summary()}"
+        return {"text/html": html, "text/plain": text}
+
+    def close(self) -> None:
+        """After the static picture replaced it: free the widgets and the scheduler's record."""
+        self.monitor.forget()
+        for w in (self.box, self.header, self.stop_button, self.groups, self.graph_model,
+                  self.stream_model, self.resources, self.summary):
+            w.close()
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """What the widgets show now (for tests): header, groups, graph and stream data."""
+        return {"header": self.header.value, "groups": self.groups.value,
+                "resources": self.resources.value, "summary": self.summary.value,
+                "nodes": dict(self.graph.nodes.data), "edges": dict(self.graph.edges.data),
+                "bars": dict(self.stream.bars.data)}
+
+    def _colours(self, snapshot: Snapshot) -> dict[str, str]:
+        for g in snapshot.groups:
+            self.stream.colour_of(g.name, snapshot)
+        return dict(self.stream.colours)
+
+    def _sync_plots(self) -> None:
+        """Send the plots' final data once more, so a saved notebook keeps it."""
+        for model, plot in ((self.graph_model, self.graph), (self.stream_model, self.stream)):
+            model.update_from_model(plot.figure)
+
+    def _on_stop(self, _button: Any) -> None:
+        self.stop_button.disabled = True
+        self.stop_button.description = "Stopping"
+        self.run.cancel()
+
+
+__all__ = ["RunFigures", "RunView"]

@@ -1,0 +1,69 @@
+"""The figures of a run a course teaches: wall time, task time, parallel efficiency."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..core.monitor import Snapshot
+from ..core.run import Progress
+
+
+@dataclass(frozen=True)
+class RunFigures:
+    """The header and summary figures of a run, from a progress and a monitor snapshot."""
+
+    label: str
+    state: str
+    tasks_done: int
+    tasks_total: int
+    tasks_failed: int
+    items_done: int
+    items_total: int | None
+    workers: int
+    threads: int
+    wall: float
+    task_time: float
+    rate: float  # items per second
+    eta: float | None  # seconds left, while running
+
+    @property
+    def efficiency(self) -> float | None:
+        """Total task time / (wall time x worker threads): 1.0 means no thread was ever idle."""
+        if self.wall <= 0 or self.threads <= 0 or self.task_time <= 0:
+            return None
+        return self.task_time / (self.wall * self.threads)
+
+    def header(self) -> str:
+        total = "?" if self.items_total is None else f"{self.items_total:,}"
+        text = (f"{self.tasks_done:,}/{max(self.tasks_total, self.tasks_done):,} tasks · "
+                f"{self.items_done:,}/{total} items · {self.wall:.1f} s")
+        if self.rate:
+            text += f" · {self.rate:,.1f} items/s"
+        if self.eta is not None:
+            text += f" · ~{self.eta:.0f} s left"
+        return text
+
+    def summary(self) -> str:
+        efficiency = self.efficiency
+        text = (f"{self.tasks_done:,} tasks on {self.workers} workers ({self.threads} threads) · "
+                f"wall time {self.wall:.2f} s · total task time {self.task_time:.2f} s")
+        if efficiency is not None:
+            text += f" · parallel efficiency {efficiency:.0%}"
+        if self.tasks_failed:
+            text += f" · {self.tasks_failed} failed"
+        return text
+
+
+def figures(progress: Progress, snapshot: Snapshot | None, threads: int) -> RunFigures:
+    counts = snapshot.counts() if snapshot is not None and snapshot.groups else None
+    done = counts["memory"] if counts else progress.tasks_done
+    total = snapshot.total if snapshot is not None and snapshot.total else progress.tasks_submitted
+    failed = counts["erred"] if counts else progress.tasks_failed
+    lanes = len({w for w, _ in snapshot.lanes}) if snapshot is not None else 0
+    rate = progress.items_done / progress.elapsed if progress.elapsed > 0 else 0.0
+    eta = None
+    if progress.state == "running" and progress.items_total and rate:
+        eta = max(0.0, (progress.items_total - progress.items_done) / rate)
+    return RunFigures(progress.label, progress.state, done, total, failed, progress.items_done,
+                      progress.items_total, lanes, threads, progress.elapsed,
+                      snapshot.task_time if snapshot is not None else 0.0, rate, eta)
