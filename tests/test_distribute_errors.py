@@ -121,3 +121,27 @@ def test_cluster_still_usable_after_errors(ip):
     with pytest.raises(CellError):
         ip.run_cell_magic("distribute", "x in range(5)", "1 / 0")
     assert ip.run_cell_magic("distribute", "x in range(5)", "x") == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("reducer", ["statistics.fmean", "statistics.median", "len", "np.mean"])
+def test_reducers_known_not_to_be_associative_are_refused(ip, reducer):
+    ip.run_cell("import statistics\nimport numpy as np")
+    with pytest.raises(UsageError, match="is not associative"):
+        ip.run_cell_magic("distribute", f"x in range(10) --reduce {reducer} --out mean", "x")
+    assert "mean" not in ip.user_ns
+
+
+def test_iterable_that_raises_half_way_stores_nothing(ip):
+    ip.run_cell("def flaky():\n    for i in range(50):\n        if i == 30:\n            raise IOError('disk gone')\n        yield i\n")
+    with pytest.raises(UsageError, match=r"the iterable raised after .* OSError: disk gone"):
+        ip.run_cell_magic("distribute", "x in flaky() --out got --batch 10", "x")
+    assert "got" not in ip.user_ns
+
+
+def test_result_too_large_suggests_keep(ip):
+    import dask
+
+    with dask.config.set({"ipydistribute.result-limit": "1MiB"}):
+        with pytest.raises(UsageError, match="more than the 1.00 MiB ipydistribute.result-limit.*--keep"):
+            ip.run_cell_magic("distribute", "x in range(4) --out big", "b'x' * 600_000")
+    assert "big" not in ip.user_ns

@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import cloudpickle
+from dask.utils import format_bytes
 from distributed import Client, Future
 
 from . import config, plan
-from .errors import CellError, ItemError, ItemFailure, RunLostError, SpecError, safe_repr
+from .errors import CellError, ItemError, ItemFailure, RunLostError, SpecError, safe_repr, shorten
 from .task import Batch, BatchResult, Partial, Payload, reduce_partials, run_batch
 
 ON_ERROR = ("raise", "skip", "collect")
@@ -193,6 +194,7 @@ class Run:
         self._batch_futures: list[Future] = []
         self._fetched: dict[int, BatchResult] = {}  # map results fetched early (the timing probe)
         self._items_of: dict[Any, int] = {}
+        self._first_item: dict[Any, tuple[int, Any]] = {}  # key -> (index, item) of its first item
         self._finished: collections.deque[Future] = collections.deque()
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -324,6 +326,8 @@ class Run:
                 self._tasks_submitted += 1
         for future in futures:
             future.add_done_callback(self._on_task_done)
+        if self._stop.is_set():  # cancelled while this submission was on its way
+            self._cancel_futures()
 
     def _submit(self, batches: list[Batch], role: str = "map") -> list[Future]:
         start = len(self._batch_futures)
@@ -331,6 +335,8 @@ class Run:
         futures = self.client.map(run_batch, batches, key=keys, payload=self._payload_ref,
                                   **self._task_options())
         self._batch_futures.extend(futures)
+        for future, batch in zip(futures, batches):
+            self._first_item[future.key] = (batch.start, batch.items[0] if batch.items else None)
         self._track(futures, [len(b) for b in batches])
         return futures
 
@@ -380,9 +386,9 @@ class Run:
             room = None if cap is None else self._wait_for_room(cap)
             if room == 0:
                 continue
-            batches = []
+            batches: list[Batch] = []
             while room is None or len(batches) < room:
-                batch = batcher.take(size)
+                batch = self._take(batcher, size)
                 if batch is None:
                     break
                 batches.append(batch)
@@ -392,9 +398,16 @@ class Run:
                 if tree is not None:
                     self._add_leaf(tree, future)
 
+    def _take(self, batcher: plan.Batcher, size: int) -> Batch | None:
+        try:
+            return batcher.take(size)
+        except Exception as exc:
+            raise SpecError(f"the iterable raised after {batcher.position:,} items: {type(exc).__name__}: "
+                            f"{shorten(str(exc), 200)}; nothing was stored") from exc
+
     def _probe(self, batcher: plan.Batcher, tree: plan.TreeReducer | None) -> int:
         """Time one item per thread, then pick the batch size for the rest."""
-        first = [b for b in (batcher.take(1) for _ in range(max(1, self.threads))) if b is not None]
+        first = [b for b in (self._take(batcher, 1) for _ in range(max(1, self.threads))) if b is not None]
         if not first:
             return 1
         futures = self._submit(first)
@@ -484,8 +497,21 @@ class Run:
                 self._items_done += self._items_of.get(future.key, 0)
             elif status == "error":
                 self._tasks_failed += 1
-        if status == "error" and self.error is None and not self._stop.is_set():
+        if self.error is not None or self._stop.is_set():
+            return
+        if status == "error":
             self._on_task_error(future)
+        elif status == "cancelled":
+            self.error = self._cancelled_error()
+            self._stop.set()
+            self._cancel_futures()
+
+    def _cancelled_error(self) -> RunLostError:
+        if self.client.status != "running":
+            return RunLostError(f"{self.label} lost its connection to the scheduler ({self.client.status}): "
+                                "the cluster is gone; start a new one with `%cluster start`")
+        return RunLostError(f"{self.label}: the cluster cancelled its tasks (another client or a "
+                            "restart of the cluster); run the cell again")
 
     def _on_task_error(self, future: Future) -> None:
         exc = future.exception()
@@ -493,9 +519,27 @@ class Run:
             self.failures.append(exc.failure)
             self.error = CellError(self.label, self.failures, total=max(1, self._tasks_failed))
         else:
-            self.error = _lost_error(self.label, future, exc)
+            self.error = self._lost_error(future, exc)
         self._stop.set()
         self._cancel_futures()
+
+    def _lost_error(self, future: Future, exc: BaseException | None) -> BaseException:
+        from distributed.scheduler import KilledWorker
+
+        if not isinstance(exc, KilledWorker):
+            return exc if exc is not None else RunLostError(f"{self.label}: task {future.key} failed")
+        n = self._items_of.get(future.key, 0)
+        index, item = self._first_item.get(future.key, (None, None))
+        what = "the reduction" if index is None else (
+            f"item #{index} ({safe_repr(item, 60)})" if n == 1 else
+            f"items #{index} to #{index + n - 1} (first: {safe_repr(item, 60)})")
+        limits = sorted({w.get("memory_limit", 0) for w in
+                         self.client.scheduler_info(n_workers=-1)["workers"].values()} - {0})
+        limit = f" (memory limit {format_bytes(limits[-1])} per worker)" if limits else ""
+        return RunLostError(
+            f"{self.label}: {what} killed the workers that ran it{limit}, {_allowed_failures()} times: "
+            "it may use too much memory or crash the process; use smaller items or --batch 1, "
+            "or workers with more memory")
 
     def _wait_for_tasks(self) -> None:
         while True:
@@ -518,6 +562,7 @@ class Run:
             lengths = [self._items_of[f.key] for f in self._batch_futures]
             return KeptResults(self.client, list(self._batch_futures), lengths, self.label)
         missing = [f for i, f in enumerate(self._batch_futures) if i not in self._fetched]
+        self._check_result_size(missing)
         gathered = iter(self.client.gather(missing))
         batches = [self._fetched[i] if i in self._fetched else next(gathered)
                    for i in range(len(self._batch_futures))]
@@ -534,11 +579,26 @@ class Run:
             return self._reduce_empty()
         if self.options.keep:
             return KeptValue(root, self.label)
+        self._check_result_size([root])
         partial: Partial = root.result()
         self._note_skipped(partial.failures, partial.failure_count)
         if partial.count == 0:
             return self._reduce_empty()
         return partial.value
+
+    def _check_result_size(self, futures: list[Future]) -> None:
+        """Refuse to bring back more than ``ipydistribute.result-limit`` into the kernel."""
+        if not futures:
+            return
+        limit = config.nbytes("result-limit")
+        sizes = self.client.nbytes(keys=[f.key for f in futures], summary=False)
+        total = sum(sizes.values())
+        if total > limit:
+            raise SpecError(
+                f"the results of {self.label} are {format_bytes(total)}, more than the "
+                f"{format_bytes(limit)} ipydistribute.result-limit allows into the kernel: leave them on "
+                "the cluster with --keep (then reduce them or gather parts), reduce them with --reduce, "
+                "or raise the limit with dask.config.set({'ipydistribute.result-limit': '8GiB'})")
 
     def _reduce_empty(self) -> Any:
         reducer = cloudpickle.loads(self.payload.reducer) if self.payload.reducer else None
@@ -593,13 +653,38 @@ class Run:
                                         msg.get("stream", "stdout"), msg.get("text", "")))
 
 
-def _lost_error(label: str, future: Future, exc: BaseException | None) -> BaseException:
-    from distributed.scheduler import KilledWorker
+def _not_associative() -> dict[Any, str]:
+    import statistics
 
-    if isinstance(exc, KilledWorker):
-        return RunLostError(f"{label}: task {future.key[0]}[{future.key[1]}] was lost: the workers running it "
-                            f"died ({exc}); the item may use too much memory, or try --retries")
-    return exc if exc is not None else RunLostError(f"{label}: task {future.key} failed")
+    known: dict[Any, str] = {getattr(statistics, n): f"statistics.{n}" for n in (
+        "mean", "fmean", "median", "median_low", "median_high", "median_grouped", "mode",
+        "geometric_mean", "harmonic_mean", "stdev", "pstdev", "variance", "pvariance")}
+    known[len] = "len"
+    try:
+        import numpy as np
+
+        known.update({getattr(np, n): f"numpy.{n}" for n in ("mean", "median", "average", "std", "var")})
+    except ImportError:
+        pass
+    return known
+
+
+def _check_associative(reducer: Any) -> None:
+    """Refuse reducers known to give wrong answers when applied to partial results."""
+    try:
+        name = _not_associative().get(reducer)
+    except TypeError:  # unhashable callable
+        return
+    if name is not None:
+        raise SpecError(f"--reduce {name} is not associative: {name} of partial results is not {name} of "
+                        "all values, since batches differ. Reduce sums and counts instead (e.g. make each "
+                        "item (value, 1), --reduce with a pairwise sum) and finish in the notebook")
+
+
+def _allowed_failures() -> int:
+    import dask
+
+    return int(dask.config.get("distributed.scheduler.allowed-failures", 3)) + 1
 
 
 def start_run(client: Client, payload: Payload, items: Any, options: RunOptions, mode: str = "map") -> Run:
@@ -613,6 +698,7 @@ def start_run(client: Client, payload: Payload, items: Any, options: RunOptions,
         raise SpecError(f"--batch must be a positive number of items or 'auto', not {options.batch}")
     if options.retries < 0:
         raise SpecError(f"--retries must be 0 or more, not {options.retries}")
+    _check_associative(options.reduce)
     threads, workers = _count_threads(client, options)
     return Run(client, payload, items, options, mode, threads, workers).start()
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import cloudpickle
+from dask.sizeof import sizeof
 
 from .cellfunc import CellCode, CompiledCell
 from .errors import ItemError, ItemFailure, safe_repr
@@ -81,6 +82,12 @@ class BatchResult:
 _NOTHING = object()
 
 
+@sizeof.register(BatchResult)
+def _sizeof_batch_result(result: BatchResult) -> int:
+    # Dask's memory accounting (spilling, result-limit) must see the values inside.
+    return int(sizeof(result.values)) + 64
+
+
 class Partial:
     """A reduced value of some batches, with the count of items in it and their failures."""
 
@@ -96,6 +103,11 @@ class Partial:
     def __reduce__(self) -> tuple[Any, ...]:
         value = None if self.value is _NOTHING else self.value
         return (_partial, (value, self.count, self.failures, self.failure_count, self.elapsed))
+
+
+@sizeof.register(Partial)
+def _sizeof_partial(partial: Partial) -> int:
+    return (int(sizeof(partial.value)) if partial.count else 0) + 64
 
 
 def _partial(value: Any, count: int, failures: list[ItemFailure], failure_count: int, elapsed: float) -> Partial:
