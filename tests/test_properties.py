@@ -8,7 +8,6 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from IPython.core.error import UsageError
-from IPython.core.magic_arguments import parse_argstring
 
 from ipydistribute.core.cellfunc import CellCode, parse_target
 from ipydistribute.core.errors import SpecError
@@ -17,12 +16,13 @@ from ipydistribute.kernel_magics.parse import (
     parse_batch,
     parse_comprehension,
     parse_loop,
+    parse_options,
     parse_resources,
     split_options,
 )
 
 ALLOWED = (SpecError, UsageError, SyntaxError)
-SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Pieces of real magic lines, shuffled together: finds more than uniform random text does.
 FRAGMENTS = [
@@ -44,17 +44,10 @@ cell_text = st.one_of(
 )
 
 
-def _parse_line(line: str, cell: bool, known_bugs: bool = True) -> None:
+def _parse_line(line: str, cell: bool) -> None:
     """What %%distribute does with its line before it touches the namespace or the cluster."""
     head, option_text = split_options(line)
-    try:
-        args = parse_argstring(DistributeMagics.distribute, option_text)
-    except ValueError as exc:
-        # Known bug, pinned by test_unclosed_quote_in_options_is_a_usage_error (xfail): shlex's
-        # own error escapes. Tolerated here so this test keeps looking for other crashes.
-        if known_bugs and str(exc) == "No closing quotation":
-            return
-        raise
+    args = parse_options(DistributeMagics.distribute, option_text)
     parse_loop(head) if cell else parse_comprehension(head)
     parse_batch(args.batch)
     if args.resources:
@@ -78,12 +71,10 @@ def test_magic_line_parser_raises_only_usage_errors(line, cell):
         pass
 
 
-@pytest.mark.xfail(strict=True, reason="an unclosed quote in the options reaches shlex inside "
-                   "parse_argstring, whose ValueError('No closing quotation') escapes as a traceback")
 @pytest.mark.parametrize("line", ["x in range(3) --out 'unclosed", 'x in items --name "a'])
 def test_unclosed_quote_in_options_is_a_usage_error(line):
     with pytest.raises(ALLOWED):
-        _parse_line(line, True, known_bugs=False)
+        _parse_line(line, True)
 
 
 @SETTINGS
@@ -129,8 +120,6 @@ def test_resources_and_batch_raise_only_usage_errors(text):
             pass
 
 
-@pytest.mark.xfail(strict=True, reason="parse_resources accepts GPU=nan and GPU=inf (float() takes them, "
-                   "and `amount <= 0` is False for nan): a task needing nan GPUs never runs")
 def test_resources_reject_nan_and_infinity():
     for text in ("GPU=nan", "GPU=inf"):
         with pytest.raises(SpecError):

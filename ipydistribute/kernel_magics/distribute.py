@@ -8,14 +8,22 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, needs_local_scope
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
 from ..core import api, cluster, config
 from ..core.cellfunc import CellCode
 from ..core.errors import SpecError, safe_repr, shorten
 from ..core.run import KeptResults, Run, RunOptions, warn_all
 from .options import output_options, run_options
-from .parse import LoopSpec, parse_batch, parse_comprehension, parse_loop, parse_resources, split_options
+from .parse import (
+    LoopSpec,
+    parse_batch,
+    parse_comprehension,
+    parse_loop,
+    parse_options,
+    parse_resources,
+    split_options,
+)
 
 VIEWS = ("full", "progress", "none")
 
@@ -63,7 +71,7 @@ class DistributeMagics(Magics):
         Ctrl-C cancels every task of the cell and leaves the cluster running.
         """
         head, option_text = split_options(line)
-        args = parse_argstring(self.distribute, option_text)
+        args = parse_options(self.distribute, option_text)
         spec = parse_loop(head) if cell is not None else parse_comprehension(head)
         if args.all_workers and spec.target is not None:
             raise SpecError("--all runs the cell once per worker: drop `VAR in ITERABLE`, or drop --all")

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import ast
 import io
+import math
 import tokenize
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from ..core.errors import SpecError
+from IPython.core.magic_arguments import parse_argstring
+
 from ..core.cellfunc import parse_target
+from ..core.errors import SpecError, shorten
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,14 @@ def _check_expression(text: str, what: str) -> None:
         raise SpecError(f"{what} `{text}` is not a Python expression ({exc.msg})") from None
 
 
+def parse_options(magic: Callable[..., Any], text: str) -> Any:
+    """The options of ``magic`` from ``text``; quoting mistakes become one-line errors too."""
+    try:
+        return parse_argstring(magic, text)
+    except ValueError as exc:  # shlex: "No closing quotation", "No escaped character"
+        raise SpecError(f"cannot read the options {shorten(text, 80)!r} ({exc}): close every quote") from None
+
+
 def parse_resources(text: str) -> dict[str, float]:
     """``"GPU=1,MEMORY=4e9"`` -> ``{"GPU": 1.0, "MEMORY": 4e9}``."""
     resources: dict[str, float] = {}
@@ -120,7 +133,7 @@ def parse_resources(text: str) -> dict[str, float]:
             amount = float(value)
         except ValueError:
             amount = -1.0
-        if not sep or not name.strip().isidentifier() or amount <= 0:
+        if not sep or not name.strip().isidentifier() or not math.isfinite(amount) or amount <= 0:
             raise SpecError(f"--resources takes NAME=AMOUNT pairs like \"GPU=1,MEMORY=4e9\", not {part!r}")
         resources[name.strip()] = amount
     if not resources:
