@@ -1,12 +1,14 @@
 """The current cluster: the embedded local one, a remote scheduler, or any Dask cluster manager.
 
 Whichever it is, its ``distributed.Client`` is Dask's default client, so Dask arrays, dataframes
-and ``dask.compute`` in the same notebook run on it too.
+and ``dask.compute`` in the same notebook run on it too. Everything here is plain Python: the
+``%cluster`` magic and the cluster widget only call these functions.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib
 import logging
 import os
@@ -14,15 +16,27 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+import dask
 import psutil
 from distributed import Client, Nanny, Scheduler, SpecCluster
+from distributed.core import Status
 
-from .errors import SpecError
-from .gpus import GPUInfo, GPUState, detect_gpus
+from . import config
+from .errors import SpecError, shorten
+from .gpus import SIMULATED_ENV, GPUInfo, GPUState, detect_gpus
+from .security import describe, needs_tls, tls_security
+
+__all__ = [
+    "ClusterHandle", "SIMULATED_ENV", "adapt", "connect", "current", "new", "restart", "scale",
+    "scale_blocked", "start_local", "status", "stop",
+]
 
 LOOPBACK = "127.0.0.1"
-WORKER_PRELOAD = "ipydistribute.core.worker_setup"
-SIMULATED_ENV = "IPYDISTRIBUTE_SIMULATED_GPU"
+WORKER_PRELOADS = ["ipydistribute.core.worker_setup", "ipydistribute.core.gpus"]
+WORKER_PRELOAD = WORKER_PRELOADS[0]
+#: Dask's own default for ``distributed.dashboard.link``: only that one is replaced on JupyterHub.
+_DASK_DEFAULT_LINK = "{scheme}://{host}:{port}/status"
+_HUB_LINK = "{JUPYTERHUB_SERVICE_PREFIX}proxy/{port}/status"
 
 
 @dataclass
@@ -35,11 +49,19 @@ class ClusterHandle:
     gpu_state: GPUState = GPUState.DISABLED
     gpus: list[GPUInfo] = field(default_factory=list)
     simulated_gpus: int = 0
+    adaptive: tuple[int, int] | None = None  # (minimum, maximum) while adaptive scaling is on
 
     @property
     def owned(self) -> bool:
         """Whether closing the notebook's session should close the cluster too."""
         return self.kind in ("local", "manager")
+
+    @property
+    def address(self) -> str:
+        try:
+            return str(self.client.scheduler.address)
+        except AttributeError:  # a closed client has no scheduler rpc
+            return "?"
 
     @property
     def dashboard_link(self) -> str | None:
@@ -59,11 +81,30 @@ _lock = threading.RLock()
 class EmbeddedCluster(SpecCluster):
     """A local cluster of worker processes, every port on the loopback address.
 
-    New workers from ``scale`` are CPU workers named ``cpu-N``.
+    ``scale`` and adaptive scaling add and remove CPU workers (named ``cpu-N``) only: the GPU
+    workers (one per device, or simulated) stay as started.
     """
 
     def _new_worker_name(self, worker_number: int) -> str:
         return f"cpu-{worker_number}"
+
+    worker_spec: dict[Any, dict[str, Any]]
+
+    def _fixed(self) -> list[Any]:
+        return [name for name in self.worker_spec if not str(name).startswith("cpu-")]
+
+    def scale(self, n: int = 0, memory: Any = None, cores: Any = None) -> Any:
+        if self.status in (Status.closing, Status.closed):  # close() scales to 0: let it
+            return super().scale(n, memory, cores)
+        fixed = self._fixed()
+        # SpecCluster.scale drops the last specs first: put the GPU workers in front.
+        self.worker_spec = {**{k: self.worker_spec[k] for k in fixed},
+                            **{k: v for k, v in self.worker_spec.items() if k not in fixed}}
+        return super().scale(max(n, len(fixed)), memory, cores)
+
+    async def scale_down(self, workers: Any) -> None:
+        fixed = set(self._fixed())
+        await super().scale_down([w for w in workers if w not in fixed])
 
 
 def _nanny(threads: int, memory_limit: int | str, resources: dict[str, float] | None = None,
@@ -73,7 +114,7 @@ def _nanny(threads: int, memory_limit: int | str, resources: dict[str, float] | 
         "memory_limit": memory_limit,
         "host": LOOPBACK,
         "dashboard_address": f"{LOOPBACK}:0",
-        "preload": [WORKER_PRELOAD],
+        "preload": list(WORKER_PRELOADS),
         "silence_logs": logging.WARNING,
     }
     if resources:
@@ -93,20 +134,30 @@ def start_local(workers: int | None = None, threads: int = 1, memory_limit: str 
                 gpus: str | int = "auto", simulate_gpus: int = 0) -> ClusterHandle:
     """Start the embedded cluster: worker processes on this machine, bound to 127.0.0.1.
 
-    ``gpus``: ``"auto"`` gives each GPU found through NVML its own worker (resource ``GPU=1``,
-    its own ``CUDA_VISIBLE_DEVICES``); a number uses that many of them; ``"none"`` none.
-    ``simulate_gpus`` adds workers that declare ``GPU=1`` without a GPU, for teaching.
-    ``workers`` is the number of CPU workers (default: the cores not given to GPU workers).
+    Parameters
+    ----------
+    workers
+        CPU workers (default: the cores not given to GPU workers, at least 1).
+    threads
+        Threads per CPU worker.
+    memory_limit
+        Per worker, like ``"4GiB"``; ``"auto"`` shares the machine's memory among the workers.
+    gpus
+        ``"auto"`` gives each GPU found through NVML its own worker (resource ``GPU=1``, its own
+        ``CUDA_VISIBLE_DEVICES``); a number uses that many of them; ``"none"`` none.
+    simulate_gpus
+        Workers named ``simgpu-N`` that declare ``GPU=1`` without a GPU, for teaching; they
+        carry ``IPYDISTRIBUTE_SIMULATED_GPU=1`` and are shown as simulated.
     """
     if threads < 1:
         raise SpecError(f"--threads must be at least 1, not {threads}")
     if simulate_gpus < 0:
         raise SpecError(f"--simulate-gpus must be 0 or more, not {simulate_gpus}")
+    if workers is not None and workers < 0:
+        raise SpecError(f"--workers must be 0 or more, not {workers}")
     gpu_state, found = _pick_gpus(gpus)
     cores = os.cpu_count() or 1
     n_cpu = workers if workers is not None else max(1, cores - len(found) - simulate_gpus)
-    if n_cpu < 0:
-        raise SpecError(f"--workers must be 0 or more, not {n_cpu}")
     total = n_cpu + len(found) + simulate_gpus
     if total == 0:
         raise SpecError("that cluster would have no worker: ask for --workers 1 or more")
@@ -118,6 +169,7 @@ def start_local(workers: int | None = None, threads: int = 1, memory_limit: str 
         specs[f"simgpu-{i}"] = _nanny(1, memory, {"GPU": 1}, {SIMULATED_ENV: "1", "CUDA_VISIBLE_DEVICES": ""})
     scheduler = {"cls": Scheduler, "options": {"host": LOOPBACK, "port": 0,
                                                 "dashboard_address": f"{LOOPBACK}:0"}}
+    configure_dashboard_link()
     with _lock:
         stop()
         cluster = EmbeddedCluster(workers=specs, scheduler=scheduler, worker=_nanny(threads, memory),
@@ -149,35 +201,96 @@ def _pick_gpus(gpus: str | int) -> tuple[GPUState, list[GPUInfo]]:
     return state, found[:count]
 
 
-def connect(address: str, timeout: float = 10, security: Any = None) -> ClusterHandle:
-    """Connect to a running scheduler (``tcp://host:8786`` or ``tls://...`` with ``security``)."""
+def configure_dashboard_link() -> None:
+    """Behind JupyterHub, point dashboard links through ``jupyter-server-proxy``.
+
+    Dask formats ``distributed.dashboard.link`` with the environment, so the hub's
+    ``JUPYTERHUB_SERVICE_PREFIX`` (``/user/NAME/``) gives ``/user/NAME/proxy/PORT/status``,
+    which the browser can reach where ``127.0.0.1:PORT`` could not. A link the user configured
+    is left alone.
+    """
+    if os.environ.get("JUPYTERHUB_SERVICE_PREFIX") and \
+            dask.config.get("distributed.dashboard.link", default=_DASK_DEFAULT_LINK) == _DASK_DEFAULT_LINK:
+        dask.config.set({"distributed.dashboard.link": _HUB_LINK})
+
+
+def connect(address: str, timeout: float | None = None, security: Any = None, *,
+            tls_ca_file: str | None = None, tls_cert: str | None = None,
+            tls_key: str | None = None) -> ClusterHandle:
+    """Connect to a running scheduler.
+
+    Parameters
+    ----------
+    address
+        ``tcp://host:8786``, or ``tls://host:8786`` for a secured scheduler.
+    timeout
+        Seconds to wait for the scheduler (default: ``ipydistribute.connect-timeout``, 10 s).
+    security
+        A ``distributed.security.Security``; or give the certificate paths instead.
+    tls_ca_file, tls_cert, tls_key
+        Paths of the CA certificate, this client's certificate and its key (PEM). Without them,
+        a ``tls://`` address uses Dask's configuration (``distributed.comm.tls.*``).
+    """
     if "://" not in address and ":" not in address:
         raise SpecError(f"{address!r} is not a scheduler address: write it like tcp://host:8786")
+    seconds = float(timeout) if timeout is not None else config.seconds("connect-timeout")
+    if seconds <= 0:
+        raise SpecError(f"--timeout must be more than 0 seconds, not {seconds:g}")
+    given_paths = any(p is not None for p in (tls_ca_file, tls_cert, tls_key))
+    if given_paths and security is not None:
+        raise SpecError("give either security= or the --tls-* paths, not both")
+    if given_paths and not needs_tls(address):
+        raise SpecError(f"--tls-* options need a tls:// address, not {address}")
+    if security is None and needs_tls(address):
+        security = tls_security(tls_ca_file, tls_cert, tls_key)
+    configure_dashboard_link()
     try:
-        client = Client(address, timeout=timeout, security=security, set_as_default=True)
+        client = Client(address, timeout=seconds, security=security, set_as_default=True)
     except (OSError, TimeoutError) as exc:
-        raise SpecError(f"cannot reach the scheduler at {address} within {timeout:g} s "
-                        f"({type(exc).__name__}: {_first_line(exc)}); is it running, and is the address right?") from None
+        raise SpecError(_connect_failure(address, seconds, security, exc)) from None
     with _lock:
         stop()
         return _set_current(ClusterHandle(client, None, "remote"))
 
 
+def _connect_failure(address: str, seconds: float, security: Any, exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    if needs_tls(address) and any(word in text for word in ("SSL", "TLS", "certificate", "ssl_context")):
+        return (f"the scheduler at {address} refused this client's TLS credentials ({describe(security)}): "
+                f"give --tls-ca-file, --tls-cert and --tls-key signed by the scheduler's CA "
+                f"[{shorten(text, 160)}]")
+    return (f"cannot reach the scheduler at {address} within {seconds:g} s ({type(exc).__name__}: "
+            f"{shorten(text, 160)}); is it running, and is the address right?")
+
+
 def new(import_path: str, **kwargs: Any) -> ClusterHandle:
-    """Start any Dask cluster manager by import path, e.g. ``dask_jobqueue.SLURMCluster``."""
+    """Start any Dask cluster manager by import path, e.g. ``dask_jobqueue.SLURMCluster``.
+
+    ``kwargs`` go to the class as they are; the notebook owns the cluster (``stop`` closes it).
+    """
     module_name, _, class_name = import_path.rpartition(".")
-    if not module_name:
+    if not module_name or not all(part.isidentifier() for part in import_path.split(".")):
         raise SpecError(f"{import_path!r} is not an import path: write it like dask_jobqueue.SLURMCluster")
     try:
         module = importlib.import_module(module_name)
-    except ImportError:
-        package = module_name.split(".")[0].replace("_", "-")
-        raise SpecError(f"cannot import {module_name}: install it with `pip install {package}`") from None
+    except ImportError as exc:
+        missing = (exc.name or module_name).split(".")[0]
+        package = missing.replace("_", "-")
+        raise SpecError(f"cannot import {module_name} (no module named {missing!r}): "
+                        f"install it with `pip install {package}`") from None
     cls = getattr(module, class_name, None)
-    if cls is None:
-        raise SpecError(f"{module_name} has no {class_name}")
-    cluster = cls(**kwargs)
-    client = Client(cluster, set_as_default=True)
+    if cls is None or not callable(cls):
+        raise SpecError(f"{module_name} has no class {class_name}: check the spelling")
+    configure_dashboard_link()
+    try:
+        cluster = cls(**kwargs)
+    except TypeError as exc:
+        raise SpecError(f"{import_path}(...) rejected its options: {shorten(str(exc), 200)}") from None
+    try:
+        client = Client(cluster, set_as_default=True)
+    except BaseException:
+        cluster.close()
+        raise
     with _lock:
         stop()
         return _set_current(ClusterHandle(client, cluster, "manager"))
@@ -212,6 +325,79 @@ def _set_current(handle: ClusterHandle) -> ClusterHandle:
     return handle
 
 
+def _require() -> ClusterHandle:
+    handle, _ = current(start=False)
+    if handle is None:
+        raise SpecError("there is no cluster: start one with `%cluster start` or `%cluster connect ADDRESS`")
+    return handle
+
+
+def scale_blocked(handle: ClusterHandle) -> str | None:
+    """Why ``scale``/``adapt`` cannot act on this cluster, or None when they can."""
+    if handle.cluster is None:
+        return (f"the cluster at {handle.address} was started elsewhere: scale it with the tool that "
+                "started it (this notebook only connected)")
+    if not callable(getattr(handle.cluster, "scale", None)):
+        return f"{type(handle.cluster).__name__} cannot be scaled"
+    return None
+
+
+def scale(n: int) -> ClusterHandle:
+    """Ask for ``n`` workers (adaptive scaling stops). The embedded cluster keeps its GPU workers."""
+    if n < 0:
+        raise SpecError(f"scale takes a number of workers of 0 or more, not {n}")
+    handle = _require()
+    reason = scale_blocked(handle)
+    if reason:
+        raise SpecError(f"cannot scale: {reason}")
+    adaptive = getattr(handle.cluster, "_adaptive", None)  # Dask keeps the running Adaptive there
+    if adaptive is not None:
+        adaptive.stop()
+    handle.adaptive = None
+    manager: Any = handle.cluster
+    manager.scale(n)
+    return handle
+
+
+def adapt(minimum: int, maximum: int) -> ClusterHandle:
+    """Let Dask add and remove workers between ``minimum`` and ``maximum`` as the load asks."""
+    if minimum < 0 or maximum < minimum or maximum < 1:
+        raise SpecError(f"adapt takes MIN MAX with 0 <= MIN <= MAX and MAX >= 1, not {minimum} {maximum}")
+    handle = _require()
+    reason = scale_blocked(handle) or (None if callable(getattr(handle.cluster, "adapt", None))
+                                       else f"{type(handle.cluster).__name__} cannot adapt")
+    if reason:
+        raise SpecError(f"cannot adapt: {reason}")
+    manager: Any = handle.cluster
+    manager.adapt(minimum=minimum, maximum=maximum)
+    handle.adaptive = (minimum, maximum)
+    return handle
+
+
+def restart(timeout: float | None = None) -> ClusterHandle:
+    """Restart every worker process: their memory, and the names ``%%distribute --all`` stored, are gone."""
+    from .task import reset_worker_namespace
+
+    handle = _require()
+    # A worker without a nanny is not restarted as a process: clear what --all left there first.
+    with contextlib.suppress(Exception):
+        handle.client.run(reset_worker_namespace)
+    try:
+        handle.client.restart(timeout=timeout if timeout is not None else "60s")
+    except (TimeoutError, OSError) as exc:
+        raise SpecError(f"the workers did not all come back after the restart ({type(exc).__name__}: "
+                        f"{shorten(str(exc), 160)}); check `%cluster status`") from None
+    return handle
+
+
+def status() -> Any:
+    """A snapshot of the current cluster (workers, totals, dashboard), or None without one."""
+    from .cluster_snapshot import take
+
+    handle, _ = current(start=False)
+    return take(handle) if handle is not None else None
+
+
 def stop() -> None:
     """Close the current cluster if this notebook started it; disconnect from it otherwise."""
     global _current
@@ -226,9 +412,5 @@ def stop() -> None:
             handle.cluster.close()
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
+# Closes the embedded cluster when the kernel shuts down or restarts (the kernel process exits).
 atexit.register(stop)

@@ -1,9 +1,21 @@
-"""Finding the machine's GPUs through NVML, and saying why when there are none."""
+"""Finding the machine's GPUs through NVML, and saying why when there are none.
+
+Also a worker preload (``dask worker --preload ipydistribute.core.gpus``, used by every
+embedded worker): it tells the scheduler whether the worker's GPU is real or simulated, so every
+view can say which.
+"""
 
 from __future__ import annotations
 
 import enum
+import os
 from dataclasses import dataclass
+from typing import Any
+
+#: Set to "1" in a worker that declares a GPU resource without having a GPU (teaching).
+SIMULATED_ENV = "IPYDISTRIBUTE_SIMULATED_GPU"
+#: The key of this worker's facts in the scheduler's worker info (Dask's ``startup_information``).
+WORKER_INFO_KEY = "ipydistribute"
 
 
 class GPUState(enum.Enum):
@@ -43,3 +55,18 @@ def detect_gpus() -> tuple[GPUState, list[GPUInfo]]:
     finally:
         pynvml.nvmlShutdown()
     return (GPUState.AVAILABLE if gpus else GPUState.NO_GPU), gpus
+
+
+def is_simulated() -> bool:
+    """Whether this process is a worker whose GPU resource is simulated."""
+    return os.environ.get(SIMULATED_ENV) == "1"
+
+
+def worker_facts(worker: Any) -> dict[str, Any]:
+    """What the scheduler learns about a worker when it registers (Dask startup information)."""
+    return {"simulated_gpu": is_simulated(), "pid": os.getpid()}
+
+
+def dask_setup(worker: Any) -> None:
+    """Dask preload hook, run in each worker before it registers with the scheduler."""
+    worker.startup_information[WORKER_INFO_KEY] = worker_facts

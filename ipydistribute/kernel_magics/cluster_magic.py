@@ -1,39 +1,204 @@
-"""``%cluster``: start, connect, scale and stop the notebook's Dask cluster."""
+"""``%cluster``: start, connect to, show, scale, restart and stop the notebook's Dask cluster.
+
+Each subcommand has its own ``magic_arguments`` parser; ``%cluster?`` shows all of them.
+"""
 
 from __future__ import annotations
 
+import ast
+from collections.abc import Callable
 from typing import Any
 
+from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from ..core import cluster
+from ..core.errors import SpecError, safe_repr, shorten
 from .distribute import usage_errors
+
+
+@magic_arguments(name="cluster start")
+@argument("--workers", type=int, default=None, help="CPU workers (default: the cores left after GPU workers)")
+@argument("--threads", type=int, default=1, help="threads per worker (default 1)")
+@argument("--memory-limit", dest="memory_limit", default="auto", metavar="SIZE",
+          help="memory per worker, like 4GiB (default: the machine's memory shared out)")
+@argument("--gpus", default="auto", metavar="auto|N|none",
+          help="one worker per GPU found through NVML, each with resource GPU=1 (default auto)")
+@argument("--simulate-gpus", type=int, default=0, dest="simulate_gpus", metavar="N",
+          help="N workers that declare GPU=1 without a GPU, to practise --gpu cells (shown as simulated)")
+def _start(line: str) -> cluster.ClusterHandle:
+    """Start the embedded cluster: worker processes on this machine, every port on 127.0.0.1."""
+    args = _parse(_start, line)
+    return cluster.start_local(workers=args.workers, threads=args.threads, memory_limit=args.memory_limit,
+                               gpus=args.gpus, simulate_gpus=args.simulate_gpus)
+
+
+@magic_arguments(name="cluster connect")
+@argument("address", help="the scheduler: tcp://host:8786, or tls://host:8786")
+@argument("--tls-ca-file", dest="tls_ca_file", metavar="PATH", help="CA certificate (PEM) for tls://")
+@argument("--tls-cert", dest="tls_cert", metavar="PATH", help="this client's certificate (PEM) for tls://")
+@argument("--tls-key", dest="tls_key", metavar="PATH",
+          help="this client's private key (PEM); a path, never the key itself")
+@argument("--timeout", type=float, default=None, metavar="SECONDS",
+          help="give up after this long (default: ipydistribute.connect-timeout, 10 s)")
+def _connect(line: str) -> cluster.ClusterHandle:
+    """Connect to a running scheduler. Without --tls-* paths, tls:// uses Dask's TLS configuration."""
+    args = _parse(_connect, line)
+    return cluster.connect(args.address, timeout=args.timeout, tls_ca_file=args.tls_ca_file,
+                           tls_cert=args.tls_cert, tls_key=args.tls_key)
+
+
+@magic_arguments(name="cluster new")
+@argument("path", metavar="module.ClusterClass", help="a Dask cluster manager, e.g. dask_jobqueue.SLURMCluster")
+@argument("options", nargs="*", metavar="key=value",
+          help="keyword arguments of the class; values are Python literals: cores=4 memory='16GB'")
+def _new(line: str) -> cluster.ClusterHandle:
+    """Start any Dask cluster manager by import path (this notebook owns it: stop closes it)."""
+    args = _parse(_new, line)
+    return cluster.new(args.path, **literal_options(line.strip().partition(" ")[2]))
+
+
+@magic_arguments(name="cluster scale")
+@argument("n", type=int, metavar="N", help="the number of workers to have (GPU workers of the embedded cluster stay)")
+def _scale(line: str) -> str:
+    """Ask for N workers; stops adaptive scaling."""
+    cluster.scale(_parse(_scale, line).n)
+    return "scaling requested"
+
+
+@magic_arguments(name="cluster adapt")
+@argument("minimum", type=int, metavar="MIN", help="fewest workers")
+@argument("maximum", type=int, metavar="MAX", help="most workers")
+def _adapt(line: str) -> str:
+    """Let Dask add and remove workers between MIN and MAX as the load asks."""
+    args = _parse(_adapt, line)
+    cluster.adapt(args.minimum, args.maximum)
+    return f"adaptive scaling between {args.minimum} and {args.maximum} workers"
+
+
+@magic_arguments(name="cluster restart")
+def _restart(line: str) -> str:
+    """Restart every worker: their memory and what %%distribute --all stored there are gone."""
+    _parse(_restart, line)
+    cluster.restart()
+    return "workers restarted"
+
+
+@magic_arguments(name="cluster stop")
+def _stop(line: str) -> str:
+    """Close the cluster this notebook started (no worker is left), or disconnect from a remote one."""
+    _parse(_stop, line)
+    handle, _ = cluster.current(start=False)
+    cluster.stop()
+    return "no cluster to stop" if handle is None else "stopped" if handle.owned else "disconnected"
+
+
+@magic_arguments(name="cluster status")
+def _status(line: str) -> None:
+    """Show the cluster: workers, totals, dashboard link and controls (also `%cluster` alone)."""
+    _parse(_status, line)
+
+
+SUBCOMMANDS: dict[str, Callable[[str], Any]] = {
+    "start": _start, "connect": _connect, "new": _new, "scale": _scale, "adapt": _adapt,
+    "status": _status, "restart": _restart, "stop": _stop,
+}
+
+
+def _parse(func: Any, line: str) -> Any:
+    try:
+        return parse_argstring(func, line)
+    except UsageError as exc:
+        name = func.argcmd_name
+        raise UsageError(f"%{name}: {exc} (see %cluster?)") from None
+
+
+def literal_options(text: str) -> dict[str, Any]:
+    """``cores=4 memory='16 GB'`` -> ``{"cores": 4, "memory": "16 GB"}``; values are Python literals."""
+    options: dict[str, Any] = {}
+    for token in _split_words(text):
+        key, eq, value = token.partition("=")
+        if not eq or not key.isidentifier():
+            raise SpecError(f"%cluster new takes options as key=value, not {safe_repr(token, 60)}")
+        try:
+            options[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            raise SpecError(f"%cluster new: {key}={shorten(value, 60)} is not a Python literal: "
+                            f"quote strings, like {key}='{shorten(value, 40)}'") from None
+    return options
+
+
+def _split_words(text: str) -> list[str]:
+    """Split at spaces outside quotes and brackets, keeping the quotes (unlike shlex)."""
+    words, current, quote, depth = [], [], "", 0
+    for char in text:
+        if quote:
+            quote = "" if char == quote and (not current or current[-1] != "\\") else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char.isspace() and depth == 0:
+            if current:
+                words.append("".join(current))
+                current = []
+            continue
+        current.append(char)
+    if current:
+        words.append("".join(current))
+    return words
+
+
+def _with_subcommand_help(method: Any) -> Any:
+    parts = [method.__doc__ or ""] + [f"{func.__doc__}" for func in SUBCOMMANDS.values()]
+    method.__doc__ = "\n".join(parts)
+    return method
 
 
 @magics_class
 class ClusterMagics(Magics):
-    @magic_arguments()
-    @argument("command", nargs="?", default="status", help="start, connect, stop or status")
-    @argument("address", nargs="?", help="scheduler address for connect")
-    @argument("--workers", type=int, default=None, help="CPU workers for start")
-    @argument("--threads", type=int, default=1, help="threads per worker for start")
-    @argument("--simulate-gpus", type=int, default=0, dest="simulate_gpus",
-              help="workers that declare a GPU resource without a GPU, for practice")
-    @argument("--gpus", default="auto", help="auto, none or a number")
     @line_magic
     @usage_errors
+    @_with_subcommand_help
     def cluster(self, line: str) -> Any:
-        """Start, connect to, show and stop the notebook's Dask cluster."""
-        args = parse_argstring(self.cluster, line)
-        if args.command == "start":
-            handle = cluster.start_local(workers=args.workers, threads=args.threads, gpus=args.gpus,
-                                         simulate_gpus=args.simulate_gpus)
-            return handle.client
-        if args.command == "connect":
-            return cluster.connect(args.address).client
-        if args.command == "stop":
-            cluster.stop()
+        """Start, connect to, show, scale, restart and stop the notebook's Dask cluster.
+
+        Examples::
+
+            %cluster start --workers 2 --simulate-gpus 1
+            %cluster connect tls://sched.example.org:8786 --tls-ca-file ca.pem --tls-cert me.pem --tls-key me.key
+            %cluster new dask_jobqueue.SLURMCluster cores=8 memory='16GB' queue='regular'
+            %cluster scale 4
+            %cluster adapt 1 10
+            %cluster            # the cluster widget: workers, totals, dashboard, controls
+            %cluster stop
+
+        Subcommands:
+        """
+        command, _, rest = line.strip().partition(" ")
+        command = command or "status"
+        sub = SUBCOMMANDS.get(command)
+        if sub is None:
+            raise UsageError(f"%cluster has no subcommand {command!r}: use {', '.join(SUBCOMMANDS)} (see %cluster?)")
+        result = sub(rest)
+        if isinstance(result, str):
+            print(result)
             return None
+        self._show()
+        return None
+
+    def _show(self) -> None:
+        from ..core.cluster_snapshot import take
+        from ..widgets.cluster_widget import show, table_text
+        from ..widgets.factory import in_kernel
+
         handle, _ = cluster.current(start=False)
-        return handle.client if handle else "no cluster: %cluster start"
+        if handle is None:
+            print("no cluster yet: `%cluster start`, `%cluster connect ADDRESS`, or run a %%distribute cell")
+        elif in_kernel(self.shell):
+            show(handle)
+        else:
+            print(table_text(take(handle)))
