@@ -25,8 +25,12 @@ from typing import Any
 
 #: Bytes one output may take in the saved notebook before it is replaced by a note.
 OUTPUT_LIMIT = 200_000
-#: Bytes of widget state (metadata.widgets) kept in a saved notebook.
-WIDGET_STATE_LIMIT = 200_000
+#: Bytes of widget state (metadata.widgets) kept in a saved notebook; every live view also
+#: leaves a static HTML picture, so the state is not needed to read the course.
+WIDGET_STATE_LIMIT = 50_000
+#: Outputs that only load JavaScript into a live page (BokehJS): nothing to see in a saved notebook.
+LOADER_TYPES = frozenset({"application/javascript", "application/vnd.bokehjs_load.v0+json",
+                          "application/vnd.bokehjs_exec.v0+json"})
 #: What a failed self-check prints (see notebooks/selfcheck.py).
 NOT_YET = "❌ Not yet:"
 CELL_TIMEOUT = 300
@@ -61,13 +65,17 @@ def _size(output: Any) -> int:
 
 
 def trim_outputs(nb: Any, limit: int = OUTPUT_LIMIT, widget_limit: int = WIDGET_STATE_LIMIT) -> int:
-    """Replace outputs larger than ``limit`` bytes by a note; returns how many were replaced."""
+    """Drop script loaders and replace outputs larger than ``limit`` bytes by a note.
+
+    Returns how many outputs were replaced by a note.
+    """
     from nbformat.v4 import new_output
 
     replaced = 0
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
+        cell.outputs = [o for o in cell.outputs if not _is_loader(o)]
         for i, output in enumerate(cell.outputs):
             size = _size(output)
             if size > limit:
@@ -79,6 +87,11 @@ def trim_outputs(nb: Any, limit: int = OUTPUT_LIMIT, widget_limit: int = WIDGET_
     if widgets is not None and _size(widgets) > widget_limit:
         del nb.metadata["widgets"]
     return replaced
+
+
+def _is_loader(output: Any) -> bool:
+    data = output.get("data") or {}
+    return output.get("output_type") == "display_data" and bool(data) and set(data) <= LOADER_TYPES
 
 
 def failed_checks(nb: Any) -> list[str]:
