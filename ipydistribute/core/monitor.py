@@ -390,12 +390,14 @@ class RunMonitor:
     last: Snapshot | None = None
     _registered: bool = field(default=False, repr=False)
 
+    def __post_init__(self) -> None:
+        # Register at once: transitions before the plugin exists reach it without timings.
+        self._registered = True
+        self.unavailable = ensure_plugin(self.client)
+
     def poll(self, since: int | None = None, limit: int = STREAM_PER_SNAPSHOT) -> Snapshot:
         """A new snapshot with the stream bars since the last poll (or since cursor ``since``);
         the previous one again, with no new bars, when the scheduler fails."""
-        if not self._registered:
-            self._registered = True
-            self.unavailable = ensure_plugin(self.client)
         raw = None
         if self.unavailable is None:
             try:

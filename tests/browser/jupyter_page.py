@@ -146,7 +146,8 @@ def wait_for_idle_kernel(page: Any, timeout: float = 90) -> None:
 
 def run_all(page: Any) -> None:
     """Run every cell of the open notebook (the command behind Run > Run All Cells)."""
-    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    # Not awaited: the command's promise resolves only when every cell has finished.
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
 
 
 def wait_until_done(page: Any, timeout: float = 120) -> None:
