@@ -14,12 +14,13 @@ import sys  # noqa: E402
 
 
 def first_result(system: str, cores: int) -> object:
-    """Start ``system`` from nothing and return the result of ``3 * 3`` run on it, and its closer."""
+    """Start ``system`` from nothing; returns the result of ``3 * 3`` run on it, and a closer."""
     if system == "localcluster":
         from distributed import Client, LocalCluster
 
-        cluster = LocalCluster(n_workers=cores, threads_per_worker=1, host="127.0.0.1",
-                               dashboard_address="127.0.0.1:0")
+        cluster = LocalCluster(
+            n_workers=cores, threads_per_worker=1, host="127.0.0.1", dashboard_address="127.0.0.1:0"
+        )
         client = Client(cluster)
         value = client.submit(pow, 3, 2).result()
         return value, lambda: (client.close(), cluster.close())
@@ -49,8 +50,14 @@ def first_result(system: str, cores: int) -> object:
 
         import ray
 
-        ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False,
-                 _temp_dir=tempfile.mkdtemp(prefix="raybench-"), configure_logging=False)
+        ray.init(
+            num_cpus=cores,
+            include_dashboard=False,
+            log_to_driver=False,
+            _temp_dir=tempfile.mkdtemp(prefix="raybench-"),
+            configure_logging=False,
+        )
+
         def square(x: int) -> int:
             return x * x
 

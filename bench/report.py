@@ -23,8 +23,12 @@ REFERENCE = {
 
 def reference(measures: list[Measure], workload: str) -> Measure | None:
     for m in measures:
-        if m.workload == workload and m.system == "ipydistribute" and m.form.startswith(REFERENCE[workload]) \
-                and m.median:
+        if (
+            m.workload == workload
+            and m.system == "ipydistribute"
+            and m.form.startswith(REFERENCE[workload])
+            and m.median
+        ):
             return m
     return None
 
@@ -42,37 +46,53 @@ def table(measures: list[Measure]) -> list[str]:
         if not rows:
             continue
         ref = reference(measures, workload)
-        lines += ["", f"### {title}", "",
-                  f"Ratio: median / median of `{ref.form if ref else REFERENCE[workload]}`, same run.", "",
-                  "| system | written as | median | spread (min–max) | runs | ratio |",
-                  "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"### {title}",
+            "",
+            f"Ratio: median / median of `{ref.form if ref else REFERENCE[workload]}`, same run.",
+            "",
+            "| system | written as | median | spread (min–max) | runs | ratio |",
+            "|---|---|---|---|---|---|",
+        ]
         for m in rows:
             form = m.form.replace("|", "\\|")
             if m.error:
                 lines.append(f"| {m.system} | `{form}` | {m.error.replace('|', '/')} | | | |")
                 continue
-            spread = m.spread
+            low, high = m.spread or (None, None)
             ratio = f"{m.median / ref.median:.2f}x" if ref and ref.median and m.median else "–"
             scaled = f" (×{m.scale:g}: {m.items:,} items measured)" if m.scale != 1 else ""
             note = f" — {m.note}" if m.note else ""
-            lines.append(f"| {m.system} | `{form}`{scaled}{note} | {_seconds(m.median)} | "
-                         f"{_seconds(spread[0]) if spread else ''}–{_seconds(spread[1]) if spread else ''} | "
-                         f"{len(m.times)} | {ratio} |")
+            lines.append(
+                f"| {m.system} | `{form}`{scaled}{note} | {_seconds(m.median)} | "
+                f"{_seconds(low)}–{_seconds(high)} | "
+                f"{len(m.times)} | {ratio} |"
+            )
     return lines
 
 
 def target_lines(targets: list[Target]) -> list[str]:
     lines = ["| target | what | measured | limit | verdict |", "|---|---|---|---|---|"]
     for t in targets:
-        value = "–" if t.value is None else (f"{t.value:.3f} s" if t.unit == "s" else f"{t.value:.2f}x")
-        bound = (">= " if t.higher_is_better else "<= ") + (f"{t.limit:g} s" if t.unit == "s" else f"{t.limit:g}x")
+        value = (
+            "–" if t.value is None else (f"{t.value:.3f} s" if t.unit == "s" else f"{t.value:.2f}x")
+        )
+        bound = (">= " if t.higher_is_better else "<= ") + (
+            f"{t.limit:g} s" if t.unit == "s" else f"{t.limit:g}x"
+        )
         detail = f" ({t.detail})" if t.detail else ""
         lines.append(f"| {t.name} | {t.text}{detail} | {value} | {bound} | {t.verdict} |")
     return lines
 
 
-def markdown(machine: dict[str, Any], settings: Settings, measures: list[Measure], targets: list[Target],
-             elapsed: float) -> str:
+def markdown(
+    machine: dict[str, Any],
+    settings: Settings,
+    measures: list[Measure],
+    targets: list[Target],
+    elapsed: float,
+) -> str:
     mode = "quick (reduced)" if settings.quick else "full"
     lines = [
         "# Benchmark results",
@@ -87,15 +107,24 @@ def markdown(machine: dict[str, Any], settings: Settings, measures: list[Measure
     lines += [f"- {key}: {value}" for key, value in machine.items()]
     lines += ["", "## Targets", ""] + target_lines(targets)
     lines += ["", "## Workloads"] + table(measures)
-    lines += ["", "Times scaled from a subset (×N) are forms with one task per item, whose cost per item "
-              "is constant; measuring them in full would take minutes per repetition.", ""]
+    lines += [
+        "",
+        "Times scaled from a subset (×N) are forms with one task per item, whose cost per item "
+        "is constant; measuring them in full would take minutes per repetition.",
+        "",
+    ]
     return "\n".join(lines)
 
 
-def as_json(machine: dict[str, Any], settings: Settings, measures: list[Measure], targets: list[Target]) -> str:
-    return json.dumps({
-        "machine": machine,
-        "settings": asdict(settings),
-        "measures": [dict(asdict(m), median=m.median, spread=m.spread) for m in measures],
-        "targets": [dict(asdict(t), passed=t.passed) for t in targets],
-    }, indent=1)
+def as_json(
+    machine: dict[str, Any], settings: Settings, measures: list[Measure], targets: list[Target]
+) -> str:
+    return json.dumps(
+        {
+            "machine": machine,
+            "settings": asdict(settings),
+            "measures": [dict(asdict(m), median=m.median, spread=m.spread) for m in measures],
+            "targets": [dict(asdict(t), passed=t.passed) for t in targets],
+        },
+        indent=1,
+    )

@@ -36,14 +36,28 @@ def machine_info() -> dict[str, Any]:
     import psutil
 
     versions = []
-    for name in ("ipydistribute", "dask", "distributed", "ray", "ipyparallel", "numpy", "ipykernel", "ipython"):
+    for name in (
+        "ipydistribute",
+        "dask",
+        "distributed",
+        "ray",
+        "ipyparallel",
+        "numpy",
+        "ipykernel",
+        "ipython",
+    ):
         try:
             versions.append(f"{name} {importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:
             versions.append(f"{name} missing")
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True, timeout=10).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
     except OSError:
         commit = ""
     return {
@@ -60,11 +74,21 @@ def machine_info() -> dict[str, Any]:
 
 def run_side(module: str, settings: Settings, out: str, timeout: float) -> str:
     """Run one side; returns an error text ('' when it finished)."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    )
     print(f"- {module}", flush=True)
     try:
-        proc = subprocess.run([sys.executable, "-m", module, settings.to_json(), out], cwd=ROOT, env=env,
-                              timeout=timeout, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", module, settings.to_json(), out],
+            cwd=ROOT,
+            env=env,
+            timeout=timeout,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
     except subprocess.TimeoutExpired:
         return f"{module} did not finish within {timeout:.0f} s"
     lines = [line for line in proc.stdout.splitlines() if line.startswith("  ")]
@@ -85,14 +109,21 @@ def run_cold(settings: Settings, rec: Recorder, available: dict[str, bool], time
         measure = Measure("cold", system, form, items=1)
         for _ in range(repeats):
             try:
-                proc = subprocess.run([sys.executable, "-m", "bench.cold", name, str(settings.cores)], cwd=ROOT,
-                                      env=env, timeout=timeout, capture_output=True, text=True)
+                proc = subprocess.run(
+                    [sys.executable, "-m", "bench.cold", name, str(settings.cores)],
+                    cwd=ROOT,
+                    env=env,
+                    timeout=timeout,
+                    capture_output=True,
+                    text=True,
+                )
             except subprocess.TimeoutExpired:
                 measure.error = f"no result within {timeout:.0f} s"
                 break
             found = [line for line in proc.stdout.splitlines() if line.startswith("COLD ")]
             if not found:
-                measure.error = f"exited with {proc.returncode}: {(proc.stderr.strip().splitlines() or [''])[-1][:160]}"
+                last = (proc.stderr.strip().splitlines() or [""])[-1][:160]
+                measure.error = f"exited with {proc.returncode}: {last}"
                 break
             measure.times.append(float(found[0].split()[1]))
         rec.add(measure)
@@ -101,33 +132,63 @@ def run_cold(settings: Settings, rec: Recorder, available: dict[str, bool], time
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a reduced run (under 3 minutes)")
-    parser.add_argument("--check", action="store_true",
-                        help="exit with 1 when a target is missed (2 when the benchmark itself fails)")
-    parser.add_argument("--out", help="folder for RESULTS.md and results.json "
-                        "(default: bench/ for a full run, a temporary folder for --quick)")
-    parser.add_argument("--only", help="comma-separated sides: local,dask,ray,ipyparallel,cold,view")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="exit with 1 when a target is missed (2 when the benchmark itself fails)",
+    )
+    parser.add_argument(
+        "--out",
+        help="folder for RESULTS.md and results.json "
+        "(default: bench/ for a full run, a temporary folder for --quick)",
+    )
+    parser.add_argument(
+        "--only", help="comma-separated sides: local,dask,ray,ipyparallel,cold,view"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    out_dir = Path(args.out) if args.out else (
-        Path(tempfile.gettempdir()) / "ipydistribute-bench-quick" if args.quick else ROOT / "bench")
+    out_dir = (
+        Path(args.out)
+        if args.out
+        else (
+            Path(tempfile.gettempdir()) / "ipydistribute-bench-quick"
+            if args.quick
+            else ROOT / "bench"
+        )
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     cores = os.cpu_count() or 1
     settings = Settings.make(args.quick, cores, work.calibrate(20e-6), work.calibrate(0.25))
     machine = machine_info()
-    machine["spin loop counts"] = f"{settings.spin_small} (about 20 us), {settings.spin_big} (about 0.25 s)"
-    print(f"Benchmark ({'quick' if args.quick else 'full'}), {cores} cores; results in {out_dir}", flush=True)
+    machine["spin loop counts"] = (
+        f"{settings.spin_small} (about 20 us), {settings.spin_big} (about 0.25 s)"
+    )
+    print(
+        f"Benchmark ({'quick' if args.quick else 'full'}), {cores} cores; results in {out_dir}",
+        flush=True,
+    )
 
     measures_path = str(out_dir / "measures.jsonl")
     if os.path.exists(measures_path):
         os.remove(measures_path)
     rec = Recorder(measures_path)
-    available = {name: importlib.util.find_spec(module) is not None for name, (module, _) in PEERS.items()}
-    sides = ["bench.side_local", "bench.side_dask"] + [side for name, (_, side) in PEERS.items() if available[name]]
-    view_side = "bench.bench_view" if (ROOT / "bench" / "bench_view.py").exists() else "bench.side_view"
+    available = {
+        name: importlib.util.find_spec(module) is not None for name, (module, _) in PEERS.items()
+    }
+    sides = ["bench.side_local", "bench.side_dask"] + [
+        side for name, (_, side) in PEERS.items() if available[name]
+    ]
+    view_side = (
+        "bench.bench_view" if (ROOT / "bench" / "bench_view.py").exists() else "bench.side_view"
+    )
     chosen = set(args.only.split(",")) if args.only else None
     timeout = 400 if args.quick else 900
     for side in sides + [view_side]:
-        short = side.removeprefix("bench.side_").replace("ipp", "ipyparallel").removeprefix("bench.bench_")
+        short = (
+            side.removeprefix("bench.side_")
+            .replace("ipp", "ipyparallel")
+            .removeprefix("bench.bench_")
+        )
         if chosen is not None and short not in chosen:
             continue
         error = run_side(side, settings, measures_path, timeout)
@@ -137,7 +198,14 @@ def main(argv: list[str] | None = None) -> int:
         if not available_now:
             for workload in WORKLOADS:
                 if workload not in ("view",):
-                    rec.add(Measure(workload, name, "-", error=f"missing: {name} is not installed ({INSTALL})"))
+                    rec.add(
+                        Measure(
+                            workload,
+                            name,
+                            "-",
+                            error=f"missing: {name} is not installed ({INSTALL})",
+                        )
+                    )
     if chosen is None or "cold" in chosen:
         print("- bench.cold", flush=True)
         run_cold(settings, rec, available, timeout=120)

@@ -15,7 +15,9 @@ cloudpickle.register_pickle_by_value(work)
 def pairwise_tree(client: object, futures: list[object]) -> object:
     """The tree reduction of Dask's documentation: add neighbours until one future is left."""
     while len(futures) > 1:
-        futures = [client.submit(work.add_all, *futures[i : i + 2]) for i in range(0, len(futures), 2)]  # type: ignore[attr-defined]
+        futures = [
+            client.submit(work.add_all, *futures[i : i + 2]) for i in range(0, len(futures), 2)
+        ]  # type: ignore[attr-defined]
     return futures[0]
 
 
@@ -42,77 +44,179 @@ def run(s: Settings, rec: Recorder) -> None:
     # 1. tiny tasks: one task per item against hand-written Dask, then auto batching.
     n1 = s.tiny_items_per_task
     expect1 = sum(x * x for x in range(n1))
-    rec.compare("tiny", [
-        ("ipydistribute", "%%distribute --batch 1 --reduce sum",
-         lambda: magic(f"x in range({n1}) --batch 1 --reduce sum", "x * x")),
-        ("ipydistribute", "distribute(f, items, batch=1, reduce=sum)",
-         lambda: ipydistribute.distribute(work.square, range(n1), batch=1, reduce=sum)),
-        ("dask", "client.submit(sum, client.map(f, items))",
-         lambda: client.submit(sum, client.map(work.square, range(n1))).result()),
-    ], s.slow_repeats, items=n1, check=lambda v: v == expect1)
+    rec.compare(
+        "tiny",
+        [
+            (
+                "ipydistribute",
+                "%%distribute --batch 1 --reduce sum",
+                lambda: magic(f"x in range({n1}) --batch 1 --reduce sum", "x * x"),
+            ),
+            (
+                "ipydistribute",
+                "distribute(f, items, batch=1, reduce=sum)",
+                lambda: ipydistribute.distribute(work.square, range(n1), batch=1, reduce=sum),
+            ),
+            (
+                "dask",
+                "client.submit(sum, client.map(f, items))",
+                lambda: client.submit(sum, client.map(work.square, range(n1))).result(),
+            ),
+        ],
+        s.slow_repeats,
+        items=n1,
+        check=lambda v: v == expect1,
+    )
     n = s.tiny_items
     expect = sum(x * x for x in range(n))
-    rec.compare("tiny", [
-        ("ipydistribute", "%%distribute --reduce sum (auto batch)",
-         lambda: magic(f"x in range({n}) --reduce sum", "x * x")),
-        ("ipydistribute", "distribute(f, items, reduce=sum)",
-         lambda: ipydistribute.distribute(work.square, range(n), reduce=sum)),
-        ("dask", "db.from_sequence(items).map(f).sum()",
-         lambda: db.from_sequence(range(n)).map(work.square).sum().compute()),
-    ], s.repeats, items=n, check=lambda v: v == expect)
+    rec.compare(
+        "tiny",
+        [
+            (
+                "ipydistribute",
+                "%%distribute --reduce sum (auto batch)",
+                lambda: magic(f"x in range({n}) --reduce sum", "x * x"),
+            ),
+            (
+                "ipydistribute",
+                "distribute(f, items, reduce=sum)",
+                lambda: ipydistribute.distribute(work.square, range(n), reduce=sum),
+            ),
+            (
+                "dask",
+                "db.from_sequence(items).map(f).sum()",
+                lambda: db.from_sequence(range(n)).map(work.square).sum().compute(),
+            ),
+        ],
+        s.repeats,
+        items=n,
+        check=lambda v: v == expect,
+    )
 
     # 2. CPU-bound items.
     ns["big"] = big = big_items(s)
-    rec.compare("cpu", [
-        ("ipydistribute", "%%distribute x in big", lambda: magic("x in big", "spin_item(x)")),
-        ("ipydistribute", "distribute(f, items)", lambda: ipydistribute.distribute(work.spin_item, big)),
-        ("dask", "client.gather(client.map(f, items))",
-         lambda: client.gather(client.map(work.spin_item, big))),
-    ], s.slow_repeats, items=len(big))
+    rec.compare(
+        "cpu",
+        [
+            ("ipydistribute", "%%distribute x in big", lambda: magic("x in big", "spin_item(x)")),
+            (
+                "ipydistribute",
+                "distribute(f, items)",
+                lambda: ipydistribute.distribute(work.spin_item, big),
+            ),
+            (
+                "dask",
+                "client.gather(client.map(f, items))",
+                lambda: client.gather(client.map(work.spin_item, big)),
+            ),
+        ],
+        s.slow_repeats,
+        items=len(big),
+    )
 
     # 3. many small items, summed.
     ns["small"] = small = small_items(s)
     expect3 = sum(work.spin_item(i) for i in small)
-    rec.compare("small", [
-        ("ipydistribute", "%%distribute --reduce sum (auto batch)",
-         lambda: magic("x in small --reduce sum", "spin_item(x)")),
-        ("ipydistribute", "distribute(f, items, reduce=sum)",
-         lambda: ipydistribute.distribute(work.spin_item, small, reduce=sum)),
-        # The default partitioning makes thousands of partitions of a long list (minutes): use 16.
-        ("dask", "db.from_sequence(items, npartitions=16).map(f).sum()",
-         lambda: db.from_sequence(small, npartitions=16).map(work.spin_item).sum().compute()),
-    ], s.slow_repeats, items=len(small), check=lambda v: v == expect3)
+    rec.compare(
+        "small",
+        [
+            (
+                "ipydistribute",
+                "%%distribute --reduce sum (auto batch)",
+                lambda: magic("x in small --reduce sum", "spin_item(x)"),
+            ),
+            (
+                "ipydistribute",
+                "distribute(f, items, reduce=sum)",
+                lambda: ipydistribute.distribute(work.spin_item, small, reduce=sum),
+            ),
+            # Default partitioning: thousands of partitions of a long list (minutes). Use 16.
+            (
+                "dask",
+                "db.from_sequence(items, npartitions=16).map(f).sum()",
+                lambda: db.from_sequence(small, npartitions=16).map(work.spin_item).sum().compute(),
+            ),
+        ],
+        s.slow_repeats,
+        items=len(small),
+        check=lambda v: v == expect3,
+    )
     subset = small_items(s, s.small_items_per_task)
-    rec.compare("small", [
-        ("dask", "client.submit(sum, client.map(f, items))",
-         lambda: client.submit(sum, client.map(work.spin_item, subset)).result()),
-    ], s.slow_repeats, items=len(subset), scale=len(small) / len(subset))
+    rec.compare(
+        "small",
+        [
+            (
+                "dask",
+                "client.submit(sum, client.map(f, items))",
+                lambda: client.submit(sum, client.map(work.spin_item, subset)).result(),
+            ),
+        ],
+        s.slow_repeats,
+        items=len(subset),
+        scale=len(small) / len(subset),
+    )
 
     # 4. tree reduction of arrays made on the workers.
     m = s.tree_arrays
-    rec.compare("tree", [
-        ("ipydistribute", "%%distribute i in range(N) --reduce sum",
-         lambda: magic(f"i in range({m}) --reduce sum", "make_array(i)")),
-        ("ipydistribute", "distribute(make, range(N), reduce=sum)",
-         lambda: ipydistribute.distribute(work.make_array, range(m), reduce=sum)),
-        ("dask", "pairwise client.submit(add, a, b) tree",
-         lambda: pairwise_tree(client, client.map(work.make_array, range(m))).result()),  # type: ignore[attr-defined]
-        ("dask", "db.from_sequence(range(N)).map(make).sum()",
-         lambda: db.from_sequence(range(m)).map(work.make_array).sum().compute()),
-    ], s.slow_repeats, items=m)
+    rec.compare(
+        "tree",
+        [
+            (
+                "ipydistribute",
+                "%%distribute i in range(N) --reduce sum",
+                lambda: magic(f"i in range({m}) --reduce sum", "make_array(i)"),
+            ),
+            (
+                "ipydistribute",
+                "distribute(make, range(N), reduce=sum)",
+                lambda: ipydistribute.distribute(work.make_array, range(m), reduce=sum),
+            ),
+            (
+                "dask",
+                "pairwise client.submit(add, a, b) tree",
+                lambda: pairwise_tree(client, client.map(work.make_array, range(m))).result(),
+            ),  # type: ignore[attr-defined]
+            (
+                "dask",
+                "db.from_sequence(range(N)).map(make).sum()",
+                lambda: db.from_sequence(range(m)).map(work.make_array).sum().compute(),
+            ),
+        ],
+        s.slow_repeats,
+        items=m,
+    )
 
     # 7. sum of squares of a list shipped from the notebook.
     ns["data"] = data = list(range(s.sumsq_items))
     expect7 = sum(x * x for x in data)
-    rec.compare("sumsq", [
-        ("ipydistribute", "%%distribute x in data --reduce sum", lambda: magic("x in data --reduce sum", "x * x")),
-        ("ipydistribute", "distribute(square, data, reduce=sum)",
-         lambda: ipydistribute.distribute(work.square, data, reduce=sum)),
-        ("dask", "sum(client.gather(client.map(sumsq, 16 chunks)))",
-         lambda: sum(client.gather(client.map(work.sum_squares, chunks(data, 16))))),
-        ("dask", "db.from_sequence(data, npartitions=16).map(f).sum()",
-         lambda: db.from_sequence(data, npartitions=16).map(work.square).sum().compute()),
-    ], s.repeats, items=len(data), check=lambda v: v == expect7)
+    rec.compare(
+        "sumsq",
+        [
+            (
+                "ipydistribute",
+                "%%distribute x in data --reduce sum",
+                lambda: magic("x in data --reduce sum", "x * x"),
+            ),
+            (
+                "ipydistribute",
+                "distribute(square, data, reduce=sum)",
+                lambda: ipydistribute.distribute(work.square, data, reduce=sum),
+            ),
+            (
+                "dask",
+                "sum(client.gather(client.map(sumsq, 16 chunks)))",
+                lambda: sum(client.gather(client.map(work.sum_squares, chunks(data, 16)))),
+            ),
+            (
+                "dask",
+                "db.from_sequence(data, npartitions=16).map(f).sum()",
+                lambda: db.from_sequence(data, npartitions=16).map(work.square).sum().compute(),
+            ),
+        ],
+        s.repeats,
+        items=len(data),
+        check=lambda v: v == expect7,
+    )
     cluster_mod.stop()
 
 

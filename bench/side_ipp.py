@@ -35,21 +35,51 @@ def _run(s: Settings, rec: Recorder, rc: object) -> None:
 
     # One message per item takes about 6 ms here: a subset of at most 2,000 items, scaled.
     n1 = min(2_000, s.tiny_items_per_task // 3)
-    rec.time("tiny", "ipyparallel", "sum(lview.map_sync(f, items))",
-             lambda: sum(lview.map_sync(work.square, range(n1))), s.slow_repeats, items=n1,
-             scale=s.tiny_items / n1)
-    rec.time("tiny", "ipyparallel", "sum(dview.map_sync(f, items))",
-             lambda: sum(dview.map_sync(work.square, range(s.tiny_items))), s.repeats, items=s.tiny_items)
+    rec.time(
+        "tiny",
+        "ipyparallel",
+        "sum(lview.map_sync(f, items))",
+        lambda: sum(lview.map_sync(work.square, range(n1))),
+        s.slow_repeats,
+        items=n1,
+        scale=s.tiny_items / n1,
+    )
+    rec.time(
+        "tiny",
+        "ipyparallel",
+        "sum(dview.map_sync(f, items))",
+        lambda: sum(dview.map_sync(work.square, range(s.tiny_items))),
+        s.repeats,
+        items=s.tiny_items,
+    )
     big = big_items(s)
-    rec.time("cpu", "ipyparallel", "lview.map_sync(f, items)", lambda: lview.map_sync(work.spin_item, big),
-             s.slow_repeats, items=len(big))
+    rec.time(
+        "cpu",
+        "ipyparallel",
+        "lview.map_sync(f, items)",
+        lambda: lview.map_sync(work.spin_item, big),
+        s.slow_repeats,
+        items=len(big),
+    )
     small = small_items(s)
-    rec.time("small", "ipyparallel", "sum(dview.map_sync(f, items))",
-             lambda: sum(dview.map_sync(work.spin_item, small)), s.slow_repeats, items=len(small))
+    rec.time(
+        "small",
+        "ipyparallel",
+        "sum(dview.map_sync(f, items))",
+        lambda: sum(dview.map_sync(work.spin_item, small)),
+        s.slow_repeats,
+        items=len(small),
+    )
     subset = small_items(s, n1)
-    rec.time("small", "ipyparallel", "sum(lview.map_sync(f, items))",
-             lambda: sum(lview.map_sync(work.spin_item, subset)), s.slow_repeats, items=len(subset),
-             scale=len(small) / len(subset))
+    rec.time(
+        "small",
+        "ipyparallel",
+        "sum(lview.map_sync(f, items))",
+        lambda: sum(lview.map_sync(work.spin_item, subset)),
+        s.slow_repeats,
+        items=len(subset),
+        scale=len(small) / len(subset),
+    )
 
     def tree() -> object:
         # %px style: each engine sums its share, the client adds the partial sums.
@@ -59,13 +89,25 @@ def _run(s: Settings, rec: Recorder, rc: object) -> None:
 
     dview.push({"make_array": work.make_array}, block=True)
     dview.execute("import functools; import numpy as np", block=True)
-    rec.time("tree", "ipyparallel", "%px: scatter, reduce per engine, pull", tree, s.slow_repeats,
-             items=s.tree_arrays)
+    rec.time(
+        "tree",
+        "ipyparallel",
+        "%px: scatter, reduce per engine, pull",
+        tree,
+        s.slow_repeats,
+        items=s.tree_arrays,
+    )
     data = list(range(s.sumsq_items))
     expect = sum(x * x for x in data)
-    rec.time("sumsq", "ipyparallel", "sum(dview.map_sync(sumsq, 16 chunks))",
-             lambda: sum(dview.map_sync(work.sum_squares, chunks(data, 16))), s.repeats, items=len(data),
-             check=lambda v: v == expect)
+    rec.time(
+        "sumsq",
+        "ipyparallel",
+        "sum(dview.map_sync(sumsq, 16 chunks))",
+        lambda: sum(dview.map_sync(work.sum_squares, chunks(data, 16))),
+        s.repeats,
+        items=len(data),
+        check=lambda v: v == expect,
+    )
 
 
 if __name__ == "__main__":

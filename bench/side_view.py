@@ -48,19 +48,32 @@ def run(s: Settings, rec: Recorder) -> None:
     try:
         execute(kc, SETUP)
         loops = max(1, round(s.spin_big * s.view_item_seconds / 0.25))
-        cell = "%%distribute x in [(i, {loops}) for i in range({n})] --reduce sum --view {view}\nspin_item(x)"
+        cell = (
+            "%%distribute x in [(i, {loops}) for i in range({n})] --reduce sum --view {view}\n"
+            "spin_item(x)"
+        )
         execute(kc, cell.format(loops=loops, n=4, view="full"))  # warm
         times: dict[str, list[float]] = {"full": [], "none": []}
         counts: dict[str, int] = {}
         for rep in range(s.repeats):
-            for view in (("full", "none") if rep % 2 == 0 else ("none", "full")):
-                elapsed, counts[view] = execute(kc, cell.format(loops=loops, n=s.view_items, view=view))
+            for view in ("full", "none") if rep % 2 == 0 else ("none", "full"):
+                elapsed, counts[view] = execute(
+                    kc, cell.format(loops=loops, n=s.view_items, view=view)
+                )
                 times[view].append(elapsed)
         from .spec import Measure
 
         for view in ("full", "none"):
-            rec.add(Measure("view", "ipydistribute", f"%%distribute --view {view} (kernel)", times[view],
-                            items=s.view_items, note=f"{counts[view]} IOPub messages per run"))
+            rec.add(
+                Measure(
+                    "view",
+                    "ipydistribute",
+                    f"%%distribute --view {view} (kernel)",
+                    times[view],
+                    items=s.view_items,
+                    note=f"{counts[view]} IOPub messages per run",
+                )
+            )
         execute(kc, "_cluster.stop()")
     finally:
         kc.stop_channels()

@@ -94,10 +94,21 @@ class Recorder:
         self.path = path
         self.measures: list[Measure] = []
 
-    def time(self, workload: str, system: str, form: str, fn: Callable[[], Any], repeats: int, *,
-             items: int = 0, scale: float = 1.0, note: str = "", check: Callable[[Any], bool] | None = None,
-             setup: Callable[[], Any] | None = None) -> Measure:
-        """Run ``fn`` ``repeats`` times (after ``setup`` each time, untimed); a failure is recorded."""
+    def time(
+        self,
+        workload: str,
+        system: str,
+        form: str,
+        fn: Callable[[], Any],
+        repeats: int,
+        *,
+        items: int = 0,
+        scale: float = 1.0,
+        note: str = "",
+        check: Callable[[Any], bool] | None = None,
+        setup: Callable[[], Any] | None = None,
+    ) -> Measure:
+        """Run ``fn`` ``repeats`` times (``setup`` before each, untimed); failures are recorded."""
         measure = Measure(workload, system, form, items=items, scale=scale, note=note)
         try:
             for _ in range(repeats):
@@ -109,17 +120,29 @@ class Recorder:
                 if check is not None and not check(value):
                     raise AssertionError(f"wrong result: {str(value)[:80]}")
         except Exception as exc:  # a failing peer is reported in the table, not fatal
-            measure.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:200]
+            measure.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[
+                :200
+            ]
         self.add(measure)
         return measure
 
-    def compare(self, workload: str, forms: list[tuple[str, str, Callable[[], Any]]], repeats: int, *,
-                items: int = 0, scale: float = 1.0, check: Callable[[Any], bool] | None = None) -> list[Measure]:
+    def compare(
+        self,
+        workload: str,
+        forms: list[tuple[str, str, Callable[[], Any]]],
+        repeats: int,
+        *,
+        items: int = 0,
+        scale: float = 1.0,
+        check: Callable[[Any], bool] | None = None,
+    ) -> list[Measure]:
         """Time several forms ``(system, form, fn)`` in turn, repetition by repetition, so that
         the machine's drift (other processes) falls on all of them alike."""
-        measures = [Measure(workload, system, form, items=items, scale=scale) for system, form, _ in forms]
+        measures = [
+            Measure(workload, system, form, items=items, scale=scale) for system, form, _ in forms
+        ]
         for _ in range(repeats):
-            for measure, (_, _, fn) in zip(measures, forms):
+            for measure, (_, _, fn) in zip(measures, forms, strict=False):
                 if measure.error:
                     continue
                 try:
@@ -129,7 +152,11 @@ class Recorder:
                     if check is not None and not check(value):
                         raise AssertionError(f"wrong result: {str(value)[:80]}")
                 except Exception as exc:  # reported in the table, not fatal
-                    measure.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:200]
+                    measure.error = (
+                        f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[
+                            :200
+                        ]
+                    )
         for measure in measures:
             self.add(measure)
         return measures
@@ -160,7 +187,9 @@ def side_main(run: Callable[[Settings, Recorder], None]) -> None:
 
 def small_items(settings: Settings, count: int | None = None) -> list[tuple[int, int]]:
     """The items of workload 3: ``(index, loop count of about 20 us)``."""
-    return [(i, settings.spin_small) for i in range(settings.small_items if count is None else count)]
+    return [
+        (i, settings.spin_small) for i in range(settings.small_items if count is None else count)
+    ]
 
 
 def big_items(settings: Settings) -> list[tuple[int, int]]:

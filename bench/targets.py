@@ -34,7 +34,12 @@ class Target:
 
 def _find(measures: list[Measure], workload: str, system: str, form_start: str) -> Measure | None:
     for m in measures:
-        if m.workload == workload and m.system == system and m.form.startswith(form_start) and m.median:
+        if (
+            m.workload == workload
+            and m.system == system
+            and m.form.startswith(form_start)
+            and m.median
+        ):
             return m
     return None
 
@@ -50,9 +55,16 @@ def check(measures: list[Measure], settings: Settings) -> list[Target]:
     targets: list[Target] = []
     # The forms of each interface, by the start of their description in the sides.
     interfaces = {
-        "": {"batch1": "%%distribute --batch 1", "auto": "%%distribute --reduce sum", "any": "%%distribute"},
-        " (API)": {"batch1": "distribute(f, items, batch=1", "auto": "distribute(f, items, reduce",
-                   "any": "distribute("},
+        "": {
+            "batch1": "%%distribute --batch 1",
+            "auto": "%%distribute --reduce sum",
+            "any": "%%distribute",
+        },
+        " (API)": {
+            "batch1": "distribute(f, items, batch=1",
+            "auto": "distribute(f, items, reduce",
+            "any": "distribute(",
+        },
     }
 
     def find(workload: str, system: str, start: str) -> Measure | None:
@@ -61,35 +73,97 @@ def check(measures: list[Measure], settings: Settings) -> list[Target]:
     for suffix, form in interfaces.items():
         start = form["any"]
         dask = find("tiny", "dask", "client.submit(sum, client.map")
-        targets.append(Target(f"1a{suffix}", "tiny tasks, --batch 1, against hand-written Dask",
-                              _ratio(find("tiny", "ipydistribute", form["batch1"]), dask), 1.10, False))
+        targets.append(
+            Target(
+                f"1a{suffix}",
+                "tiny tasks, --batch 1, against hand-written Dask",
+                _ratio(find("tiny", "ipydistribute", form["batch1"]), dask),
+                1.10,
+                False,
+            )
+        )
         auto = find("tiny", "ipydistribute", form["auto"])
-        targets.append(Target(f"1b{suffix}", "10,000 tiny tasks, auto batching, warm cluster",
-                              auto.median if auto else None, 0.1, False, unit="s"))
+        targets.append(
+            Target(
+                f"1b{suffix}",
+                "10,000 tiny tasks, auto batching, warm cluster",
+                auto.median if auto else None,
+                0.1,
+                False,
+                unit="s",
+            )
+        )
         serial = find("cpu", "serial", "")
         cpu = find("cpu", "ipydistribute", start)
         ceiling = min(settings.cores, settings.cpu_items)
-        targets.append(Target(f"2{suffix}", f"CPU-bound items, speedup over serial ({settings.cores} cores)",
-                              _ratio(serial, cpu), round(0.925 * ceiling, 3), True))
+        targets.append(
+            Target(
+                f"2{suffix}",
+                f"CPU-bound items, speedup over serial ({settings.cores} cores)",
+                _ratio(serial, cpu),
+                round(0.925 * ceiling, 3),
+                True,
+            )
+        )
         small = find("small", "ipydistribute", start)
-        targets.append(Target(f"3a{suffix}", "small items: speedup over serial",
-                              _ratio(find("small", "serial", ""), small), 1.0, True))
-        peers = [m for m in measures if m.workload == "small" and m.system not in ("ipydistribute", "serial")
-                 and m.median]
+        targets.append(
+            Target(
+                f"3a{suffix}",
+                "small items: speedup over serial",
+                _ratio(find("small", "serial", ""), small),
+                1.0,
+                True,
+            )
+        )
+        peers = [
+            m
+            for m in measures
+            if m.workload == "small" and m.system not in ("ipydistribute", "serial") and m.median
+        ]
         best = min(peers, key=lambda m: m.median or 0.0) if peers else None
-        targets.append(Target(f"3b{suffix}", "small items: speedup over the fastest peer form",
-                              _ratio(best, small), 1.0, True,
-                              detail=f"{best.system}: {best.form}" if best else ""))
+        targets.append(
+            Target(
+                f"3b{suffix}",
+                "small items: speedup over the fastest peer form",
+                _ratio(best, small),
+                1.0,
+                True,
+                detail=f"{best.system}: {best.form}" if best else "",
+            )
+        )
         per_task = find("small", "dask", "client.submit(sum, client.map")
-        targets.append(Target(f"3c{suffix}", "small items: speedup over one Dask task per item",
-                              _ratio(per_task, small), 10.0, True))
+        targets.append(
+            Target(
+                f"3c{suffix}",
+                "small items: speedup over one Dask task per item",
+                _ratio(per_task, small),
+                10.0,
+                True,
+            )
+        )
         cold = find("cold", "ipydistribute", start)
-        targets.append(Target(f"5{suffix}", "cold start, against LocalCluster + Client",
-                              _ratio(cold, find("cold", "dask", "LocalCluster")), 1.2, False))
+        targets.append(
+            Target(
+                f"5{suffix}",
+                "cold start, against LocalCluster + Client",
+                _ratio(cold, find("cold", "dask", "LocalCluster")),
+                1.2,
+                False,
+            )
+        )
         sumsq = find("sumsq", "ipydistribute", start)
-        targets.append(Target(f"7{suffix}", "sum of squares of 1,000,000 shipped ints, against serial",
-                              _ratio(sumsq, find("sumsq", "serial", "")), 2.0, False))
+        targets.append(
+            Target(
+                f"7{suffix}",
+                "sum of squares of 1,000,000 shipped ints, against serial",
+                _ratio(sumsq, find("sumsq", "serial", "")),
+                2.0,
+                False,
+            )
+        )
     full = find("view", "ipydistribute", "%%distribute --view full")
     none = find("view", "ipydistribute", "%%distribute --view none")
-    targets.append(Target("6", "notebook cell: full live view against none", _ratio(full, none), 1.05, False))
+    targets.append(
+        Target("6", "notebook cell: full live view against none", _ratio(full, none), 1.05, False)
+    )
     return sorted(targets, key=lambda t: t.name)
