@@ -66,6 +66,11 @@ def start_server(app: str, root: Path) -> JupyterServer:
                IPYTHONDIR=str(private / "ipython"), JUPYTER_PLATFORM_DIRS="1",
                PYDEVD_DISABLE_FILE_VALIDATION="1")
     env.pop("JUPYTER_DATA_DIR", None)  # the venv's data dir holds the lab and widget extensions
+    labconfig = private / "config" / "labconfig"
+    labconfig.mkdir(parents=True, exist_ok=True)
+    # No "get notified about Jupyter news?" popup over the screenshots.
+    (labconfig / "page_config.json").write_text(json.dumps(
+        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
     log = root.parent / f"{app}-server.log"
     command = [sys.executable, "-m", "jupyterlab" if app == "lab" else "notebook",
                "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
