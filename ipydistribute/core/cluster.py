@@ -58,10 +58,12 @@ class ClusterHandle:
 
     @property
     def address(self) -> str:
-        try:
-            return str(self.client.scheduler.address)
-        except AttributeError:  # a closed client has no scheduler rpc
-            return "?"
+        if not getattr(self, "_address", None):  # remembered: a closed client forgets it
+            try:
+                self._address = str(self.client.scheduler.address)
+            except AttributeError:
+                return "?"
+        return self._address
 
     @property
     def dashboard_link(self) -> str | None:
@@ -286,6 +288,11 @@ def new(import_path: str, **kwargs: Any) -> ClusterHandle:
         cluster = cls(**kwargs)
     except TypeError as exc:
         raise SpecError(f"{import_path}(...) rejected its options: {shorten(str(exc), 200)}") from None
+    except Exception as exc:  # the manager's own failure (a worker that did not start, a bad queue...)
+        cause = f" (because {type(exc.__cause__).__name__}: {shorten(str(exc.__cause__), 160)})" \
+            if exc.__cause__ is not None else ""
+        raise SpecError(f"{import_path}(...) failed to start: {type(exc).__name__}: "
+                        f"{shorten(str(exc), 160)}{cause}") from None
     try:
         client = Client(cluster, set_as_default=True)
     except BaseException:

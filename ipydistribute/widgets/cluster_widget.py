@@ -132,6 +132,9 @@ class ClusterWidget(widgets.VBox):  # type: ignore[misc]
     def show(self, snapshot: ClusterSnapshot) -> None:
         """Render ``snapshot`` (called from the poller thread, or after an action)."""
         if not snapshot.running:
+            if not self.snapshot.running and self.display_handle is None:
+                return  # already showing the last picture of this cluster
+            # keep the workers of the last look: a closed cluster has none left to report
             snapshot = self.snapshot.closed() if self.snapshot.running else snapshot
         self.snapshot = snapshot
         with self._table.hold_sync(), self._reason.hold_sync():

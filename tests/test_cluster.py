@@ -1,0 +1,303 @@
+"""``%cluster`` and the embedded cluster: subcommands, GPU workers (simulated), scaling,
+restart, sockets on the loopback address, the cluster widget, and no process or thread left."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import dask
+import psutil
+import pytest
+from distributed.client import ensure_default_client
+from IPython.core.error import UsageError
+
+from ipydistribute.core import cluster as cluster_mod
+from ipydistribute.core.cluster_snapshot import take
+from ipydistribute.core.errors import CellError, SpecError
+from ipydistribute.core.security import tls_security
+from ipydistribute.kernel_magics.cluster_magic import literal_options
+
+LOOPBACK = "127.0.0.1"
+
+
+@contextlib.contextmanager
+def own_cluster_slot() -> Iterator[None]:
+    """Let a test make its own cluster current without closing the session's; put it back after."""
+    saved = cluster_mod._current
+    cluster_mod._set_current(None)
+    try:
+        yield
+    finally:
+        cluster_mod.stop()
+        cluster_mod._set_current(saved)
+        if saved is not None and saved.alive():
+            ensure_default_client(saved.client)
+
+
+def wait_until(condition: Any, timeout: float = 30, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout} s")
+        time.sleep(0.1)
+
+
+def listening(pid: int) -> set[tuple[str, int]]:
+    try:
+        conns = psutil.Process(pid).net_connections(kind="inet")
+    except psutil.NoSuchProcess:
+        return set()
+    return {(c.laddr.ip, c.laddr.port) for c in conns if c.status == psutil.CONN_LISTEN}
+
+
+def worker_names(handle: Any) -> list[str]:
+    return sorted(str(w["name"]) for w in handle.client.scheduler_info(n_workers=-1)["workers"].values())
+
+
+@pytest.fixture(scope="module")
+def local() -> Iterator[Any]:
+    """A cluster of this module: 1 CPU worker and 1 simulated GPU worker; with the sockets the
+    kernel (here: the test process) opened for it."""
+    with own_cluster_slot():
+        before = listening(os.getpid())
+        handle = cluster_mod.start_local(workers=1, simulate_gpus=1, memory_limit="1GiB")
+        handle.new_sockets = listening(os.getpid()) - before
+        yield handle
+
+
+@pytest.fixture
+def on_local(local: Any) -> Iterator[Any]:
+    """``local`` as the current cluster for this test (the session's comes back after)."""
+    saved = cluster_mod._current
+    cluster_mod._set_current(local)
+    ensure_default_client(local.client)
+    yield local
+    cluster_mod._set_current(saved)
+    if saved is not None and saved.alive():
+        ensure_default_client(saved.client)
+
+
+# --- the magic line ---------------------------------------------------------------------------
+
+
+def test_help_describes_every_subcommand(_ipython: Any) -> None:
+    doc = _ipython.find_line_magic("cluster").__doc__
+    for text in ("%cluster start", "%cluster connect", "%cluster new", "%cluster scale", "%cluster adapt",
+                 "%cluster status", "%cluster restart", "%cluster stop", "--simulate-gpus", "--tls-ca-file",
+                 "--tls-key", "--timeout", "key=value"):
+        assert text in doc
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("bogus", "no subcommand 'bogus'"),
+    ("scale", "%cluster scale: the following arguments are required: N"),
+    ("scale two", "invalid int value: 'two'"),
+    ("scale -1", "0 or more"),
+    ("adapt 3 1", "0 <= MIN <= MAX"),
+    ("start --threads 0", "--threads must be at least 1"),
+    ("start --gpus lots", "--gpus takes auto, none or a number"),
+    ("start --gpus 1", "use --simulate-gpus 1"),
+    ("start --password hunter2", "unrecognized arguments"),
+    ("connect", "the following arguments are required: address"),
+    ("connect localhost", "is not a scheduler address"),
+    ("connect tcp://127.0.0.1:8786 --tls-cert x.pem", "need a tls:// address"),
+    ("connect tls://127.0.0.1:8786 --tls-ca-file /nonexistent/ca.pem", "no such file"),
+    ("new LocalCluster", "is not an import path"),
+    ("new distributed.NoSuchCluster", "distributed has no class NoSuchCluster"),
+    ("new dask_nonexistent_pkg.SLURMCluster cores=4", "pip install dask-nonexistent-pkg"),
+    ("new distributed.LocalCluster workers", "options as key=value"),
+    ("new distributed.LocalCluster memory=4GB", "quote strings, like memory='4GB'"),
+    ("new distributed.SpecCluster no_such_option=1", "rejected its options"),
+])
+def test_mistakes_are_one_line_usage_errors(_ipython: Any, line: str, expected: str) -> None:
+    with own_cluster_slot():  # a mistake must not start or stop anything
+        with pytest.raises(UsageError) as info:
+            _ipython.run_line_magic("cluster", line)
+        assert cluster_mod._current is None
+    message = str(info.value)
+    assert expected in message and "\n" not in message
+
+
+def test_options_of_new_are_python_literals() -> None:
+    assert literal_options("cores=4 memory='16 GB' processes=False env={'A': '1 2'} hosts=['a', 'b']") == {
+        "cores": 4, "memory": "16 GB", "processes": False, "env": {"A": "1 2"}, "hosts": ["a", "b"]}
+    assert literal_options("") == {}
+    with pytest.raises(SpecError, match="not a Python literal"):
+        literal_options("cores=__import__('os')")
+
+
+def test_tls_paths_are_checked_and_a_pasted_key_is_never_echoed(tmp_path: Any) -> None:
+    secret = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n-----END PRIVATE KEY-----"
+    with pytest.raises(SpecError) as info:
+        tls_security(key=secret)
+    assert "MIIE" not in str(info.value) and "path of a PEM file" in str(info.value)
+    cert = tmp_path / "me.pem"
+    cert.write_text("not checked here")
+    with pytest.raises(SpecError, match="--tls-key needs --tls-cert"):
+        tls_security(key=str(cert))
+    security = tls_security(ca_file=str(cert), cert=str(cert), key=str(cert))
+    assert security.tls_ca_file == str(cert) and security.require_encryption
+
+
+def test_an_unreachable_scheduler_fails_within_the_timeout_and_keeps_the_cluster(ip: Any, cluster: Any) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port that nothing listens on
+        s.bind((LOOPBACK, 0))
+        port = s.getsockname()[1]
+    with pytest.raises(UsageError, match=f"cannot reach the scheduler at tcp://127.0.0.1:{port} within 1 s"):
+        ip.run_line_magic("cluster", f"connect tcp://127.0.0.1:{port} --timeout 1")
+    assert cluster_mod._current is cluster and cluster.alive()
+
+
+# --- the embedded cluster -----------------------------------------------------------------------
+
+
+def test_every_listening_socket_is_on_the_loopback_address(local: Any) -> None:
+    assert local.new_sockets, "starting the cluster opened no listening socket in this process"
+    worker_pids = list(local.client.run(os.getpid).values())
+    assert len(worker_pids) == 2
+    sockets = set(local.new_sockets)
+    for pid in worker_pids:
+        sockets |= listening(pid)
+    assert len(sockets) >= len(local.new_sockets) + 2 * 2  # each worker: its server and its dashboard
+    assert {ip for ip, _ in sockets} == {LOOPBACK}, sockets
+
+
+def test_simulated_gpu_workers_are_marked_everywhere(local: Any) -> None:
+    from ipydistribute.widgets.cluster_widget import table_html, table_text
+
+    env = local.client.run(lambda: os.environ.get(cluster_mod.SIMULATED_ENV))
+    names = {w["name"]: w["resources"] for w in local.client.scheduler_info(n_workers=-1)["workers"].values()}
+    assert names == {"cpu-0": {}, "simgpu-0": {"GPU": 1}}
+    by_name = {local.client.scheduler_info(n_workers=-1)["workers"][a]["name"]: v for a, v in env.items()}
+    assert by_name == {"cpu-0": None, "simgpu-0": "1"}
+    snap = take(local)
+    rows = {row.name: row for row in snap.workers}
+    assert rows["simgpu-0"].gpu == "simulated" and rows["simgpu-0"].resources_text == "GPU=1 (simulated)"
+    assert rows["cpu-0"].gpu == "" and snap.gpus_simulated == 1 and snap.gpus_real == 0
+    assert "simulated" in snap.gpu_note
+    assert "GPU=1 (simulated)" in table_html(snap) and "GPU=1 (simulated)" in table_text(snap)
+
+
+def test_gpu_cells_run_only_on_the_simulated_gpu_worker(ip: Any, on_local: Any) -> None:
+    ip.run_cell_magic("distribute", "x in range(8) --gpu 1 --batch 1 --view none --out where",
+                      "import os\nfrom distributed import get_worker\n"
+                      "(get_worker().name, os.environ.get('IPYDISTRIBUTE_SIMULATED_GPU'))")
+    assert set(ip.user_ns["where"]) == {("simgpu-0", "1")}
+    plain = ip.run_cell_magic("distribute", "x in range(8) --batch 1 --view none",
+                              "from distributed import get_worker\nget_worker().name")
+    assert set(plain) <= {"cpu-0", "simgpu-0"}
+
+
+@pytest.mark.slow
+def test_scale_adds_and_removes_cpu_workers_and_keeps_the_gpu_worker(ip: Any, on_local: Any) -> None:
+    ip.run_line_magic("cluster", "scale 3")
+    wait_until(lambda: len(worker_names(on_local)) == 3, what="3 workers")
+    assert worker_names(on_local)[-1] == "simgpu-0"
+    ip.run_line_magic("cluster", "scale 0")
+    wait_until(lambda: worker_names(on_local) == ["simgpu-0"], what="only the GPU worker left")
+    ip.run_line_magic("cluster", "adapt 1 2")
+    assert on_local.adaptive == (1, 2) and take(on_local).adaptive == (1, 2)
+    ip.run_line_magic("cluster", "scale 2")  # a fixed size ends adaptive scaling
+    assert on_local.adaptive is None
+    wait_until(lambda: len(worker_names(on_local)) == 2, what="2 workers")
+
+
+@pytest.mark.slow
+def test_restart_forgets_what_distribute_all_stored(ip: Any, on_local: Any, capsys: Any) -> None:
+    ip.run_cell_magic("distribute", "--all --view none", "stored_on_worker = 42")
+    seen = ip.run_cell_magic("distribute", "x in range(2) --view none", "stored_on_worker + x")
+    assert seen == [42, 43]
+    pids = sorted(on_local.client.run(os.getpid).values())
+    ip.run_line_magic("cluster", "restart")
+    assert "workers restarted" in capsys.readouterr().out
+    assert sorted(on_local.client.run(os.getpid).values()) != pids
+    with pytest.raises(CellError, match="NameError"):
+        ip.run_cell_magic("distribute", "x in range(2) --view none", "stored_on_worker + x")
+    # the preload came back with the restarted workers: the GPU worker is still marked simulated
+    assert {row.name: row.gpu for row in take(on_local).workers}.get("simgpu-0") == "simulated"
+
+
+def test_dashboard_link_goes_through_the_hub_proxy(local: Any, monkeypatch: Any) -> None:
+    port = local.client.scheduler_info()["services"]["dashboard"]
+    assert local.dashboard_link == f"http://127.0.0.1:{port}/status"
+    monkeypatch.setenv("JUPYTERHUB_SERVICE_PREFIX", "/user/ada/")
+    with dask.config.set({"distributed.dashboard.link": "{scheme}://{host}:{port}/status"}):
+        cluster_mod.configure_dashboard_link()
+        assert local.dashboard_link == f"/user/ada/proxy/{port}/status"
+        with dask.config.set({"distributed.dashboard.link": "https://hub.example/x/{port}"}):
+            cluster_mod.configure_dashboard_link()  # a link the user chose stays
+            assert local.dashboard_link == f"https://hub.example/x/{port}"
+
+
+# --- the widget, and stopping -------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_widget_scales_and_stops_leaving_no_process_and_no_thread() -> None:
+    from ipydistribute.widgets.cluster_widget import ClusterWidget
+
+    me = psutil.Process()
+    children_before = {p.pid for p in me.children(recursive=True)}
+    with own_cluster_slot():
+        handle = cluster_mod.start_local(workers=1, gpus="none", memory_limit="1GiB")
+        workers = set(handle.client.run(os.getpid).values())
+        assert workers and workers <= {p.pid for p in me.children(recursive=True)}
+        threads_before = threading.active_count()
+
+        view = ClusterWidget(handle, interval=0.2)
+        assert threading.active_count() == threads_before + 1
+        bundle = view._repr_mimebundle_()
+        assert "application/vnd.jupyter.widget-view+json" in bundle
+        assert "cpu-0" in bundle["text/html"] and "cpu-0" in bundle["text/plain"]
+        assert not view._scale.disabled and not view._stop.disabled and view._reason.value == ""
+
+        view._scale_n.value = 2
+        view._scale.click()
+        assert view._message.value == "scale: done"
+        wait_until(lambda: len(view.snapshot.workers) == 2, what="the widget showing 2 workers")
+        assert "cpu-1" in view._table.value
+        workers |= set(handle.client.run(os.getpid).values())
+        assert len(workers) == 2
+
+        view._stop.click()
+        assert cluster_mod._current is None
+        view.join(10)
+        assert not view.poller.thread.is_alive()
+        assert threading.active_count() <= threads_before
+        assert view._stop.disabled and view._scale.disabled and "closed" in view._reason.value
+        last = view._repr_mimebundle_()["text/html"]
+        assert "closed" in last and "cpu-1" in last  # the saved picture keeps the last workers
+        view.close()
+
+    def worker_alive(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    wait_until(lambda: not any(worker_alive(p) for p in workers), timeout=20, what="worker processes gone")
+    left = {p.pid for p in me.children(recursive=True) if p.is_running()} - children_before
+    assert not [p for p in left if worker_alive(p)]
+
+
+@pytest.mark.slow
+def test_new_starts_a_cluster_manager_by_import_path(ip: Any, capsys: Any) -> None:
+    with own_cluster_slot():
+        ip.run_line_magic("cluster", "new distributed.LocalCluster n_workers=1 threads_per_worker=1 "
+                                     "processes=False dashboard_address='127.0.0.1:0'")
+        handle = cluster_mod._current
+        assert handle is not None and handle.kind == "manager" and type(handle.cluster).__name__ == "LocalCluster"
+        assert "cluster manager" in capsys.readouterr().out
+        assert ip.run_line_magic("distribute", "x * 3 for x in range(4)") == [0, 3, 6, 9]
+        with pytest.raises(UsageError, match="no worker offers GPU=1: start GPU workers"):
+            ip.run_cell_magic("distribute", "x in range(4) --gpu 1 --view none", "x")
+        cluster = handle.cluster
+        ip.run_line_magic("cluster", "stop")
+        assert cluster.status.name == "closed" and cluster_mod._current is None
