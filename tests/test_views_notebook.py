@@ -37,7 +37,8 @@ def test_saved_notebook_and_its_html_show_the_final_run(tmp_path):
     run = html[html.index('class="ipydistribute-run"'):]
     assert 'data-state="finished"' in html
     assert run.count('<circle') == 20 + 3 + 1 == run.count('data-state="memory"')  # graph
-    map_row = re.search(r'<tr [^>]*data-group="map"[^>]*>', run).group(0)  # nbconvert sorts attributes
+    # nbconvert sorts attributes: look for each one inside the row.
+    map_row = re.search(r'<tr [^>]*data-group="map"[^>]*>', run).group(0)
     assert 'data-done="20"' in map_row and 'data-total="20"' in map_row  # progress of the map group
     assert re.search(r'<svg class="ipd-stream".*?<rect ', run, re.S)  # task stream
     assert "parallel efficiency" in run  # summary

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+
 def ensure_bokehjs(shell: Any) -> bool:
     """Load BokehJS inline into the page of ``shell``'s kernel; returns whether it did.
 

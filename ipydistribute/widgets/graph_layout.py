@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..core.monitor import CODES, STATES, GroupSnapshot, Snapshot
-from .palette import STATE_COLOURS, STATE_WORDS
+from .palette import STATE_COLOURS
 
 _STATE_OF_CODE = dict(zip(CODES, STATES, strict=True))
 
@@ -84,8 +84,7 @@ def _task_graph(groups: list[GroupSnapshot], columns: int) -> Graph:
             y = sum(p[1] for p in deps) / len(deps) if deps else (i + 0.5) / n
             where[(g.name, i)] = (x, y)
             state = _STATE_OF_CODE[code]
-            nodes.append(Node(f"{g.role}[{i}]", x, y, state,
-                              f"{g.role}[{i}]: {STATE_WORDS[state]}", 1.0))
+            nodes.append(Node(f"{g.role}[{i}]", x, y, state, f"{g.role}[{i}]", 1.0))
             edges.extend((px, py, x, y) for px, py in deps)
     return Graph(nodes, edges, True, columns)
 

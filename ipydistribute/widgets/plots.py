@@ -70,9 +70,8 @@ class GraphPlot:
         # Same nodes: only the columns that changed travel.
         if list(self.nodes.data["colour"]) != colours:
             self.nodes.data["colour"] = colours
-        if list(self.nodes.data["label"]) != labels:
+        if not graph.per_task and list(self.texts.data["text"]) != labels:  # group counts
             self.nodes.data["label"] = labels
-        if not graph.per_task and list(self.texts.data["text"]) != labels:
             self.texts.data["text"] = labels
         return graph
 

@@ -90,7 +90,6 @@ class RunView:
 
     def final_bundle(self, progress: Progress) -> dict[str, Any]:
         self.update(progress)
-        self._sync_plots()
         recent = self.monitor.poll(since=0, limit=STATIC_BARS)  # every bar, up to the cap
         bars = recent.new_bars or list(self.bars)
         snapshot = self.snapshot or recent
@@ -122,11 +121,6 @@ class RunView:
         for g in snapshot.groups:
             self.stream.colour_of(g.name, snapshot)
         return dict(self.stream.colours)
-
-    def _sync_plots(self) -> None:
-        """Send the plots' final data once more, so a saved notebook keeps it."""
-        for model, plot in ((self.graph_model, self.graph), (self.stream_model, self.stream)):
-            model.update_from_model(plot.figure)
 
     def _on_stop(self, _button: Any) -> None:
         self.stop_button.disabled = True

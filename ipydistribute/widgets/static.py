@@ -80,10 +80,19 @@ def stream_svg(bars: Sequence[Bar], lanes: int, colours: dict[str, str],
     span = max((b.stop for b in shown), default=origin) - origin or 1.0
     top, lane_h = 18, (height - 22) / max(lanes, 1)
     scale = (width - 8) / span
-    rects = [(round(4 + (b.start - origin) * scale, 1), round(top + b.lane * lane_h + 1, 1),
-              max(0.5, round((b.stop - b.start) * scale, 1)), round(max(1.0, lane_h - 2), 1),
-              STATE_COLOURS["erred"] if b.erred else colours.get(b.group, group_colour(0)))
-             for b in shown]
+    rects = []
+    last: dict[int, list[Any]] = {}  # lane -> its last rect, to merge bars under a pixel apart
+    for b in sorted(shown, key=lambda b: (b.lane, b.start)):
+        colour = STATE_COLOURS["erred"] if b.erred else colours.get(b.group, group_colour(0))
+        x, w = 4 + (b.start - origin) * scale, max(0.5, (b.stop - b.start) * scale)
+        prev = last.get(b.lane)
+        if prev is not None and prev[4] == colour and x - (prev[0] + prev[2]) < 1.0:
+            prev[2] = max(prev[2], x + w - prev[0])
+            continue
+        last[b.lane] = [x, round(top + b.lane * lane_h + 1, 1), w, round(max(1.0, lane_h - 2), 1),
+                        colour]
+        rects.append(last[b.lane])
+    rects = [(round(x, 1), y, round(w, 1), h, c) for x, y, w, h, c in rects]
     return Markup(render("_stream.svg.j2", rects=rects, lanes=lanes, span=span,
                          dropped=len(bars) > len(shown), width=width, height=height))
 

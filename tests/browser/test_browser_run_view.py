@@ -46,7 +46,8 @@ def test_live_view_moves_and_freezes_into_a_picture(app, request, page, artifact
     open_notebook(page, server, path.name)
     run_all(page)
     page.wait_for_function(
-        f"() => {{ const p = ({PROGRESS})(); return p && p[0] > 0 && p[0] < p[1]; }}", timeout=120_000)
+        f"() => {{ const p = ({PROGRESS})(); return p && p[0] > 0 && p[0] < p[1]; }}",
+        timeout=120_000)
     page.wait_for_function(
         f"""() => {{ const c = ({GRAPH_COLOURS})();
                    return c && c.includes('{DONE}') && c.some(x => x !== '{DONE}'); }}""",
