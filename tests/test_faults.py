@@ -11,14 +11,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from distributed import Client
-
 from dask_procs import Procs, kill_pid, wait_for_workers, worker_pids
+from distributed import Client
 from figures import record
+from kernel_helpers import Kernel
+
 from ipydistribute.core import cluster as cluster_mod
 from ipydistribute.core.errors import RunLostError
 from ipydistribute.core.run import Run
-from kernel_helpers import Kernel
 
 pytestmark = pytest.mark.slow
 
