@@ -245,10 +245,14 @@ def connect(address: str, timeout: float | None = None, security: Any = None, *,
         raise SpecError(f"--tls-* options need a tls:// address, not {address}")
     if security is None and needs_tls(address):
         security = tls_security(tls_ca_file, tls_cert, tls_key)
+    if needs_tls(address) and not (getattr(security, "tls_client_cert", None) and security.tls_ca_file):
+        # Dask schedulers ask every client for a certificate signed by their CA (mutual TLS)
+        raise SpecError(f"{address} needs this client's certificate ({describe(security)}): give --tls-ca-file, "
+                        "--tls-cert and --tls-key, or set distributed.comm.tls.* in Dask's configuration")
     configure_dashboard_link()
     try:
         client = Client(address, timeout=seconds, security=security, set_as_default=True)
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, TypeError) as exc:  # TypeError: Dask found no usable TLS context
         raise SpecError(_connect_failure(address, seconds, security, exc)) from None
     with _lock:
         stop()
@@ -261,8 +265,11 @@ def _connect_failure(address: str, seconds: float, security: Any, exc: BaseExcep
         return (f"the scheduler at {address} refused this client's TLS credentials ({describe(security)}): "
                 f"give --tls-ca-file, --tls-cert and --tls-key signed by the scheduler's CA "
                 f"[{shorten(text, 160)}]")
+    hint = "is it running, and is the address right?"
+    if address.startswith("tcp://") and "reset by peer" in text:
+        hint = f"a TLS scheduler resets plain TCP connections: try tls://{address[len('tcp://'):]} with certificates"
     return (f"cannot reach the scheduler at {address} within {seconds:g} s ({type(exc).__name__}: "
-            f"{shorten(text, 160)}); is it running, and is the address right?")
+            f"{shorten(text, 160)}); {hint}")
 
 
 def new(import_path: str, **kwargs: Any) -> ClusterHandle:

@@ -1,0 +1,72 @@
+"""The embedded cluster in a real kernel: the cluster widget's bundle, and no worker process left
+after the kernel restarts or shuts down."""
+
+from __future__ import annotations
+
+import ast
+import time
+
+import psutil
+import pytest
+
+from kernel_helpers import Kernel
+
+pytestmark = pytest.mark.slow
+
+PIDS = "import os, ipydistribute\nsorted(ipydistribute.get_client().run(os.getpid).values())"
+
+
+def alive(pids: list[int]) -> list[int]:
+    def running(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    return [p for p in pids if running(p)]
+
+
+def wait_gone(pids: list[int], timeout: float = 30) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while alive(pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return alive(pids)
+
+
+def test_kernel_restart_and_shutdown_close_the_embedded_cluster() -> None:
+    with Kernel() as kernel:
+        kernel.ok("%load_ext ipydistribute")
+        # the first %%distribute cell starts the embedded cluster by itself
+        first = kernel.ok("%%distribute x in range(4) --view none\nx * 2")
+        assert "Started a local Dask cluster" in first.text and "[0, 2, 4, 6]" in first.text
+        pids = ast.literal_eval(kernel.ok(PIDS).value())
+        assert len(pids) == 2  # 2 cores: 2 CPU workers
+
+        shown = kernel.ok("%cluster")
+        display = [o for o in shown.outputs if o["msg_type"] == "display_data"]
+        assert len(display) == 1
+        data = display[0]["content"]["data"]
+        assert "application/vnd.jupyter.widget-view+json" in data
+        assert "cpu-0" in data["text/html"] and "running" in data["text/html"]
+        assert display[0]["content"]["transient"].get("display_id")
+
+        kernel.km.restart_kernel(now=False)
+        kernel.kc.wait_for_ready(timeout=60)
+        assert wait_gone(pids) == [], "a kernel restart left worker processes of the old kernel"
+
+        kernel.ok("%load_ext ipydistribute")
+        started = kernel.ok("%cluster start --workers 1 --gpus none --memory-limit 1GiB")
+        display_id = started.outputs[-1]["content"]["transient"]["display_id"]
+        pids = ast.literal_eval(kernel.ok(PIDS).value())
+        assert len(pids) == 1
+        stopped = kernel.ok("%cluster stop\nimport time\ntime.sleep(2)")  # the widget's thread sees it close
+        assert "stopped" in stopped.text
+        # the saved notebook keeps the last picture: the display is replaced by the closed cluster
+        updates = [o for o in stopped.outputs if o["msg_type"] == "update_display_data"]
+        assert [u["content"]["transient"]["display_id"] for u in updates] == [display_id]
+        final = updates[0]["content"]["data"]["text/html"]
+        assert "closed" in final and "cpu-0" in final
+        assert wait_gone(pids) == []
+        kernel.ok("%cluster start --workers 1 --gpus none --memory-limit 1GiB")
+        pids = ast.literal_eval(kernel.ok(PIDS).value())
+    assert wait_gone(pids) == [], "kernel shutdown left worker processes behind"
