@@ -37,7 +37,7 @@ class Settings:
     tiny_items_per_task: int = 10_000  # workload 1 with one task per item
     cpu_items: int = 16
     small_items: int = 200_000
-    small_items_per_task: int = 10_000  # subset measured for the one-task-per-item peers
+    small_items_per_task: int = 5_000  # subset measured for the one-task-per-item peers
     tree_arrays: int = 1_000
     sumsq_items: int = 1_000_000
     view_items: int = 40
