@@ -11,11 +11,15 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 __all__ = [
     "CellError",
+    "adapt",
     "connect",
     "distribute",
     "get_client",
     "load_ipython_extension",
+    "restart",
+    "scale",
     "start",
+    "status",
     "stop",
     "unload_ipython_extension",
 ]
@@ -62,6 +66,42 @@ def stop() -> None:
     from .core.cluster import stop as stop_cluster
 
     stop_cluster()
+
+
+def scale(n: int) -> None:
+    """Ask for ``n`` workers (see :func:`ipydistribute.core.cluster.scale`)."""
+    from .core.cluster import scale as scale_to
+
+    scale_to(n)
+
+
+def adapt(minimum: int, maximum: int) -> None:
+    """Let Dask scale the cluster between ``minimum`` and ``maximum`` workers."""
+    from .core.cluster import adapt as adapt_between
+
+    adapt_between(minimum, maximum)
+
+
+def restart() -> None:
+    """Restart every worker process (their memory and ``--all`` names are gone)."""
+    from .core.cluster import restart as restart_workers
+
+    restart_workers()
+
+
+def status() -> Any:
+    """The cluster widget in a notebook (a snapshot elsewhere); None without a cluster."""
+    from .core.cluster import current
+    from .core.cluster_snapshot import take
+
+    handle, _ = current(start=False)
+    if handle is None:
+        return None
+    try:
+        from .widgets.cluster_widget import ClusterWidget
+    except ImportError:  # ipywidgets missing: the plain snapshot still says everything
+        return take(handle)
+    return ClusterWidget(handle)
 
 
 def get_client() -> Any:

@@ -301,3 +301,17 @@ def test_new_starts_a_cluster_manager_by_import_path(ip: Any, capsys: Any) -> No
         cluster = handle.cluster
         ip.run_line_magic("cluster", "stop")
         assert cluster.status.name == "closed" and cluster_mod._current is None
+
+
+def test_the_python_api_shows_and_scales_the_current_cluster(on_local: Any) -> None:
+    import ipydistribute
+    from ipydistribute.widgets.cluster_widget import ClusterWidget
+
+    view = ipydistribute.status()
+    assert isinstance(view, ClusterWidget) and view.handle is on_local
+    assert "simgpu-0" in view._table.value
+    view.close()  # no widget left on the cluster: its refresh thread ends
+    view.join(10)
+    assert not view.poller.thread.is_alive()
+    with pytest.raises(SpecError, match="0 <= MIN <= MAX"):
+        ipydistribute.adapt(2, 1)
