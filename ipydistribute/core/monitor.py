@@ -279,13 +279,20 @@ def _register_by_value() -> None:
         cloudpickle.register_pickle_by_value(module)
 
 
+_registered_on: set[tuple[str, str]] = set()
+
+
 def ensure_plugin(client: Client) -> str | None:
     """Register the monitor plugin on the client's scheduler once; returns why not, or None."""
+    where = (str(client.id), str(getattr(client.scheduler, "address", "")))
+    if where in _registered_on:
+        return None
     try:
         _register_by_value()
         client.register_plugin(RunMonitorPlugin(), name=PLUGIN_NAME)
     except Exception as exc:  # scheduler refuses pickled code, or is gone: the view says why
         return f"the scheduler did not accept the monitor ({type(exc).__name__}: {exc})"
+    _registered_on.add(where)
     return None
 
 

@@ -10,10 +10,11 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, needs_local_scope
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from ..core import api, cluster, config
+from ..core import api, cluster, config, monitor
 from ..core.cellfunc import CellCode
 from ..core.errors import SpecError, safe_repr, shorten
 from ..core.run import KeptResults, Run, RunOptions, warn_all
+from ..widgets.factory import in_kernel, live_display
 from .options import output_options, run_options
 from .parse import (
     LoopSpec,
@@ -86,7 +87,7 @@ class DistributeMagics(Magics):
                             "end the cell with the value, e.g. `result`")
         items = self._items(spec, local_ns)
         captured = api.capture(code.read_names, {**self.shell.user_ns, **(local_ns or {})}, self.shell.user_ns_hidden)
-        self._ensure_cluster()
+        self._ensure_cluster(view)
         mode = "all" if args.all_workers else "single" if spec.target is None else "map"
         run = api.run_cell(code, captured, items, options, mode=mode, label=label)
         return self._finish(run, view, out, args.nowait, code.has_value or mode == "all")
@@ -141,16 +142,18 @@ class DistributeMagics(Magics):
                             "give a list, range, array or generator") from None
         return items
 
-    def _ensure_cluster(self) -> None:
+    def _ensure_cluster(self, view: str) -> None:
         handle, started = cluster.current()
-        if started and handle is not None:
+        assert handle is not None
+        if started:
             workers = len(handle.client.scheduler_info(n_workers=-1)["workers"])
             link = handle.dashboard_link or "no dashboard"
             print(f"Started a local Dask cluster: {workers} workers · dashboard {link}")
+        if view == "full" and in_kernel(self.shell):
+            # Before the first task: the live view's monitor must see every transition.
+            monitor.ensure_plugin(handle.client)
 
     def _finish(self, run: Run, view: str, out: str | None, nowait: bool, has_value: bool) -> Any:
-        from ..widgets.factory import live_display
-
         live = live_display(run, view, self.shell)
         if nowait:
             if out:
