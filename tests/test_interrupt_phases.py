@@ -9,11 +9,9 @@ from __future__ import annotations
 import ast
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 from distributed import Client
-
 from figures import record
 from kernel_helpers import Kernel
 
