@@ -92,11 +92,15 @@ class CellCode:
         assign = None
         if self.target is not None:
             assign = compile(f"{self.target.strip()} = {ITEM_NAME}", "<%%distribute line>", "exec")
+        expression = None
+        if value is not None and not body.body:
+            expression = _expression_function(value, self.target, self.filename)
         return CompiledCell(
             assign=assign,
             body=compile(body, self.filename, "exec"),
             value=compile(value, self.filename, "eval") if value is not None else None,
             lines=self.source.splitlines(),
+            expression=expression,
         )
 
 
@@ -109,6 +113,38 @@ def _split(tree: ast.Module, has_value: bool) -> tuple[ast.Module, ast.Expressio
     return body, ast.Expression(body=last.value)
 
 
+#: Name of the function a one-expression cell is compiled into (hidden in tracebacks).
+EXPRESSION_FUNCTION = "__ipydistribute_cell__"
+
+
+def _expression_function(value: ast.Expression, target: str | None, filename: str) -> types.CodeType:
+    """``def f(item): TARGET = item; return EXPR`` for a cell that is one expression.
+
+    Such a cell cannot assign names at module level, so running it as a function in a shared
+    namespace is the same as running it as module code in a fresh one, and about 10x cheaper
+    per item.
+    """
+    param = ITEM_NAME
+    prelude = ""
+    if target is not None:
+        node = parse_target(target)
+        if isinstance(node, ast.Name):
+            param = node.id
+        else:
+            prelude = f"    {target.strip()} = {ITEM_NAME}\n"
+    tree = ast.parse(f"def {EXPRESSION_FUNCTION}({param}):\n{prelude}    return None\n", filename)
+    function = tree.body[0]
+    assert isinstance(function, ast.FunctionDef)
+    for node in ast.walk(function):  # the wrapper's own lines are the cell's first line
+        if isinstance(node, (ast.stmt, ast.expr, ast.arg, ast.arguments)) and hasattr(node, "lineno"):
+            node.lineno = node.end_lineno = 1
+    returned = function.body[-1]
+    assert isinstance(returned, ast.Return)
+    returned.value = value.body
+    ast.fix_missing_locations(tree)
+    return compile(tree, filename, "exec")
+
+
 @dataclass
 class CompiledCell:
     """The code objects of a cell, made once per worker per run."""
@@ -117,6 +153,13 @@ class CompiledCell:
     body: types.CodeType
     value: types.CodeType | None
     lines: list[str]
+    expression: types.CodeType | None = None  # set when the cell is a single expression
+
+    def function(self, namespace: dict[str, Any]) -> Any:
+        """The one-expression cell as a function of the item, reading names from ``namespace``."""
+        assert self.expression is not None
+        exec(self.expression, namespace)
+        return namespace.pop(EXPRESSION_FUNCTION)
 
     def run(self, namespace: dict[str, Any], item: Any = None) -> Any:
         """Run the cell once in ``namespace`` (which it may change) and return its value."""

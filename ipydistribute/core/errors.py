@@ -77,7 +77,7 @@ class ItemFailure:
             lines.append("Traceback (most recent call last):")
             for filename, lineno, name, line in self.frames:
                 where = f"{filename}, line {lineno}"
-                if name not in ("<module>", ""):
+                if name not in ("<module>", "", "__ipydistribute_cell__"):
                     where += f", in {name}"
                 lines.append(f"  {where}")
                 if line:

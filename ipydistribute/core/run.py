@@ -366,8 +366,8 @@ class Run:
         self._batch_futures.extend(futures)
         self._track(futures, kept.lengths)
         if tree is not None:
-            for future in futures:
-                self._add_leaf(tree, future)
+            tree.fan_in = plan.fan_in_for(len(futures), self.options.fan_in)
+            self._add_leaves(tree, futures)
 
     def _submit_batches(self, batcher: plan.Batcher, tree: plan.TreeReducer | None) -> None:
         sized = batcher.remaining is not None
@@ -382,6 +382,8 @@ class Run:
             else:
                 size = self._probe(batcher, tree)
         self.batch_size = size
+        if tree is not None and batcher.remaining is not None:
+            tree.fan_in = plan.fan_in_for(batcher.position + -(-batcher.remaining // size), self.options.fan_in)
         while not self._stop.is_set():
             room = None if cap is None else self._wait_for_room(cap)
             if room == 0:
@@ -394,9 +396,9 @@ class Run:
                 batches.append(batch)
             if not batches:
                 return
-            for future in self._submit(batches):
-                if tree is not None:
-                    self._add_leaf(tree, future)
+            futures = self._submit(batches)
+            if tree is not None:
+                self._add_leaves(tree, futures)
 
     def _take(self, batcher: plan.Batcher, size: int) -> Batch | None:
         try:
@@ -412,8 +414,7 @@ class Run:
             return 1
         futures = self._submit(first)
         if tree is not None:
-            for future in futures:
-                self._add_leaf(tree, future)
+            self._add_leaves(tree, futures)
         timings = []
         for future in futures:
             while not future.done():
@@ -448,30 +449,37 @@ class Run:
             if room > 0:
                 return room
 
-    def _add_leaf(self, tree: plan.TreeReducer, future: Future) -> None:
-        for level, group in tree.add(future):
-            self._add_group(tree, level, group)
+    def _add_leaves(self, tree: plan.TreeReducer, futures: list[Future]) -> None:
+        groups = [group for future in futures for group in tree.add(future)]
+        self._combine(tree, groups)
 
-    def _add_group(self, tree: plan.TreeReducer, level: int, group: list[Future]) -> None:
-        if len(group) == 1:
-            node = group[0]
-        else:
-            index = self._reduce_counts[level]
+    def _combine(self, tree: plan.TreeReducer, groups: list[tuple[int, list[Future]]]) -> None:
+        """Submit a reduce task per group (all of a round in one call, as ``client.map`` does
+        for the map), add the results one level up, and repeat while that completes groups."""
+        while groups:
+            to_reduce = [(level, group) for level, group in groups if len(group) > 1]
+            reduced = iter(self._submit_reduce(to_reduce))
+            nodes = [(level, group[0] if len(group) == 1 else next(reduced)) for level, group in groups]
+            groups = [up for level, node in nodes for up in tree.add(node, level)]
+
+    def _submit_reduce(self, groups: list[tuple[int, list[Future]]]) -> list[Future]:
+        if not groups:
+            return []
+        keys = []
+        for level, _ in groups:
+            keys.append(self._key(f"reduce{level}", self._reduce_counts[level]))
             self._reduce_counts[level] += 1
-            node = self.client.submit(reduce_partials, group, key=self._key(f"reduce{level}", index),
-                                      payload=self._payload_ref, pure=False,
-                                      retries=self.options.retries or None)
-            self._track([node], [0])
-        for up_level, up_group in tree.add(node, level):
-            self._add_group(tree, up_level, up_group)
+        futures = self.client.map(reduce_partials, [group for _, group in groups], key=keys,
+                                  payload=self._payload_ref, pure=False, retries=self.options.retries or None)
+        self._track(futures, [0] * len(futures))
+        return futures
 
     def _fold(self, tree: plan.TreeReducer) -> None:
         while True:
             groups = tree.pending_groups()
             if not groups:
                 break
-            for level, group in groups:
-                self._add_group(tree, level, group)
+            self._combine(tree, groups)
         self._root = tree.root()
 
     def _on_task_done(self, future: Future) -> None:

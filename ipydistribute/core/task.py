@@ -132,6 +132,27 @@ class _Prepared:
         self.reducer: Callable[[Iterable[Any]], Any] | None = (
             cloudpickle.loads(payload.reducer) if payload.reducer is not None else None
         )
+        self.call = self._caller()
+
+    def _caller(self) -> Callable[[Any], Any]:
+        """What runs one item: the function, the one-expression cell as a function (namespace
+        shared by the items, since such a cell assigns nothing), or the cell as module code in a
+        fresh namespace per item."""
+        if self.func is not None:
+            return self.func
+        cell = self.cell
+        assert cell is not None
+        if cell.expression is not None and not self.payload.store_names:
+            return cell.function(self.namespace())  # type: ignore[no-any-return]
+
+        def run_cell(item: Any) -> Any:
+            namespace = self.namespace()
+            value = cell.run(namespace, item)
+            if self.payload.store_names:
+                _store_names(namespace, self)
+            return value
+
+        return run_cell
 
     def namespace(self) -> dict[str, Any]:
         ns: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
@@ -214,11 +235,11 @@ class _Capture:
         self.lock = threading.Lock()
         self.chunks: list[tuple[str, str]] = []
         self.index: int | None = None
-        self.item = ""
+        self.item: Any = None  # its repr is made only if the item prints something
         self.size = 0
         self.dropped = 0
 
-    def start_item(self, index: int | None, item: str) -> None:
+    def start_item(self, index: int | None, item: Any) -> None:
         with self.lock:
             self.index, self.item, self.size, self.dropped = index, item, 0, 0
 
@@ -239,6 +260,8 @@ class _Capture:
         _ensure_flusher()
 
     def end_item(self) -> None:
+        if not self.chunks and not self.dropped:  # the usual case: the item printed nothing
+            return
         with self.lock:
             if self.dropped:
                 self.chunks.append(("stderr", f"[... {self.dropped} more characters of output dropped]\n"))
@@ -249,6 +272,9 @@ class _Capture:
         with self.lock:
             chunks, self.chunks = self.chunks, []
             index, item = self.index, self.item
+        if not chunks:
+            return
+        item = safe_repr(item, 60)
         for stream, text in chunks:
             _send_event(self.dask_worker, self.topic, {"index": index, "item": item, "worker": self.worker,
                                      "stream": stream, "text": text})
@@ -324,47 +350,34 @@ def _items_of(batch: Batch | BatchResult) -> tuple[int, list[Any]]:
 
 def run_batch(batch: Batch | BatchResult, payload: Payload) -> BatchResult | Partial:
     """Run the cell once per item of ``batch``; reduce the batch when the run has a reducer."""
-    started = time.perf_counter()
     prepared = _prepare(payload)
     worker = _worker_address()
     start, items = _items_of(batch)
+    call = prepared.call
     values: list[Any] = []
     failures: list[ItemFailure] = []
     with _captured(payload, worker) as capture:
+        started = time.perf_counter()  # the items' own time: what auto batching sizes tasks by
         for offset, item in enumerate(items):
-            index = start + offset
             if capture is not None:
-                capture.start_item(index, safe_repr(item, 60))
+                capture.start_item(start + offset, item)
             try:
-                value = _call(prepared, item)
+                values.append(call(item))
             except Exception as exc:
-                failure = ItemFailure.from_exception(exc, index, safe_repr(item), worker, _SKIP_FRAMES)
+                failure = ItemFailure.from_exception(exc, start + offset, safe_repr(item), worker, _SKIP_FRAMES)
                 if payload.on_error == "raise":
                     raise ItemError(failure) from None
                 failures.append(failure)
                 if payload.on_error == "collect":
                     values.append(failure)
-            else:
-                values.append(value)
             finally:
                 if capture is not None:
                     capture.end_item()
-    elapsed = time.perf_counter() - started
+        elapsed = time.perf_counter() - started
     if prepared.reducer is None:
         return BatchResult(start, values, failures, elapsed, worker)
     value = _reduce(prepared, values, worker) if values else _NOTHING
     return Partial(value, len(values), failures[:_FAILURES_KEPT], len(failures), elapsed)
-
-
-def _call(prepared: _Prepared, item: Any) -> Any:
-    if prepared.func is not None:
-        return prepared.func(item)
-    assert prepared.cell is not None
-    namespace = prepared.namespace()
-    value = prepared.cell.run(namespace, item)
-    if prepared.payload.store_names:
-        _store_names(namespace, prepared)
-    return value
 
 
 def _store_names(namespace: dict[str, Any], prepared: _Prepared) -> None:
