@@ -33,7 +33,8 @@ def own_cluster_slot() -> Iterator[None]:
     try:
         yield
     finally:
-        cluster_mod.stop()
+        if cluster_mod._current is not saved:  # close only what the test made
+            cluster_mod.stop()
         cluster_mod._set_current(saved)
         if saved is not None and saved.alive():
             ensure_default_client(saved.client)
@@ -63,11 +64,19 @@ def worker_names(handle: Any) -> list[str]:
 def local() -> Iterator[Any]:
     """A cluster of this module: 1 CPU worker and 1 simulated GPU worker; with the sockets the
     kernel (here: the test process) opened for it."""
-    with own_cluster_slot():
-        before = listening(os.getpid())
-        handle = cluster_mod.start_local(workers=1, simulate_gpus=1, memory_limit="1GiB")
-        handle.new_sockets = listening(os.getpid()) - before
-        yield handle
+    saved = cluster_mod._current
+    cluster_mod._set_current(None)  # so that start_local does not close the session's cluster
+    before = listening(os.getpid())
+    handle = cluster_mod.start_local(workers=1, simulate_gpus=1, memory_limit="1GiB")
+    handle.new_sockets = listening(os.getpid()) - before
+    cluster_mod._set_current(saved)  # tests make this one current with on_local
+    if saved is not None and saved.alive():
+        ensure_default_client(saved.client)
+    yield handle
+    if cluster_mod._current is handle:
+        cluster_mod._set_current(None)
+    handle.client.close()
+    handle.cluster.close()
 
 
 @pytest.fixture

@@ -112,7 +112,8 @@ def detached() -> Iterator[None]:
     saved = cluster_mod._current
     cluster_mod._set_current(None)
     yield
-    cluster_mod.stop()
+    if cluster_mod._current is not saved:  # close only what the test made
+        cluster_mod.stop()
     cluster_mod._set_current(saved)
     if saved is not None and saved.alive():
         ensure_default_client(saved.client)
