@@ -113,34 +113,37 @@ def _split(tree: ast.Module, has_value: bool) -> tuple[ast.Module, ast.Expressio
     return body, ast.Expression(body=last.value)
 
 
-#: Name of the function a one-expression cell is compiled into (hidden in tracebacks).
+#: Name of the loop function a one-expression cell is compiled into (hidden in tracebacks).
 EXPRESSION_FUNCTION = "__ipydistribute_cell__"
 
 
 def _expression_function(value: ast.Expression, target: str | None, filename: str) -> types.CodeType:
-    """``def f(item): TARGET = item; return EXPR`` for a cell that is one expression.
+    """The loop over a batch for a cell that is one expression::
 
-    Such a cell cannot assign names at module level, so running it as a function in a shared
-    namespace is the same as running it as module code in a fresh one, and about 10x cheaper
-    per item.
+        def f(items, offset, position, append):
+            for position[0], TARGET in enumerate(islice(items, offset, None), offset):
+                append(EXPR)
+
+    Such a cell cannot assign names at module level, so running it this way in a shared
+    namespace is the same as running it as module code in a fresh namespace per item, and
+    about 20x cheaper per item. The loop variable is a local of the loop, as in a comprehension.
     """
-    param = ITEM_NAME
-    prelude = ""
-    if target is not None:
-        node = parse_target(target)
-        if isinstance(node, ast.Name):
-            param = node.id
-        else:
-            prelude = f"    {target.strip()} = {ITEM_NAME}\n"
-    tree = ast.parse(f"def {EXPRESSION_FUNCTION}({param}):\n{prelude}    return None\n", filename)
+    names = "__ipyd_items, __ipyd_offset, __ipyd_position, __ipyd_append"
+    loop_target = f"({target.strip()})" if target is not None else ITEM_NAME
+    source = (f"def {EXPRESSION_FUNCTION}({names}, __ipyd_islice=__import__('itertools').islice):\n"
+              f"    for __ipyd_position[0], {loop_target} in enumerate(__ipyd_islice(__ipyd_items, __ipyd_offset, None), __ipyd_offset):\n"
+              f"        __ipyd_append(None)\n")
+    tree = ast.parse(source, filename)
     function = tree.body[0]
     assert isinstance(function, ast.FunctionDef)
     for node in ast.walk(function):  # the wrapper's own lines are the cell's first line
-        if isinstance(node, (ast.stmt, ast.expr, ast.arg, ast.arguments)) and hasattr(node, "lineno"):
+        if hasattr(node, "lineno"):
             node.lineno = node.end_lineno = 1
-    returned = function.body[-1]
-    assert isinstance(returned, ast.Return)
-    returned.value = value.body
+    loop = function.body[0]
+    assert isinstance(loop, ast.For)
+    call = loop.body[0]
+    assert isinstance(call, ast.Expr) and isinstance(call.value, ast.Call)
+    call.value.args = [value.body]
     ast.fix_missing_locations(tree)
     return compile(tree, filename, "exec")
 
@@ -155,8 +158,8 @@ class CompiledCell:
     lines: list[str]
     expression: types.CodeType | None = None  # set when the cell is a single expression
 
-    def function(self, namespace: dict[str, Any]) -> Any:
-        """The one-expression cell as a function of the item, reading names from ``namespace``."""
+    def loop(self, namespace: dict[str, Any]) -> Any:
+        """The one-expression cell as a loop over a batch, reading names from ``namespace``."""
         assert self.expression is not None
         exec(self.expression, namespace)
         return namespace.pop(EXPRESSION_FUNCTION)
