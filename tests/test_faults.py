@@ -125,10 +125,6 @@ def test_memory_hog_error_names_the_item_not_a_bare_killed_worker(faulty):
     assert ip.run_cell_magic("distribute", "x in range(3) --view none", "x") == [0, 1, 2]
 
 
-@pytest.mark.xfail(strict=True, reason="a task restricted to a worker that died for good waits in the "
-                   "scheduler's no-worker state forever: the run hangs instead of naming the lost items "
-                   "(the same happens to --workers NAME when a nanny restarts NAME: Dask resolved the name "
-                   "to the old address)")
 def test_only_worker_gone_with_no_retries_names_the_lost_items(faulty):
     ip, p, client = faulty
     p.start_worker("lonely", nanny=False)  # no nanny: once killed it stays dead

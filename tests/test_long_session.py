@@ -81,9 +81,6 @@ def test_memory_and_threads_do_not_keep_growing(session):
     assert max(grow_workers) < 150, f"a worker grew by {max(grow_workers):.0f} MiB over {CELLS} cells"
 
 
-@pytest.mark.xfail(strict=True, reason="every finished Run stays alive: Client.unsubscribe_topic (Dask) "
-                   "does not remove the handler from client._event_handlers, so run._on_output_event keeps "
-                   "the Run, its payload and its root future (a --reduce cell's result stays on the cluster)")
 def test_no_run_future_or_task_is_left_behind(session):
     before, after = session
     assert after["runs_alive"] <= before["runs_alive"], "finished runs are kept alive"
@@ -91,8 +88,6 @@ def test_no_run_future_or_task_is_left_behind(session):
     assert after["scheduler_tasks"] == 0, "tasks left on the scheduler"
 
 
-@pytest.mark.xfail(strict=True, reason="the full live view leaves its widgets open after the run: "
-                   "ipywidgets.Widget.widgets grows with every cell")
 def test_no_widget_is_left_open(session):
     before, after = session
     assert after["widgets"] <= before["widgets"] + 5, f"widgets {before['widgets']} -> {after['widgets']}"

@@ -159,13 +159,11 @@ def test_notebook_runs_and_checks_pass_only_with_solutions(path: Path):
             f"with the solution this check failed: {_stdout(cell)}"
 
 
-@pytest.mark.xfail(strict=True, reason="kernel_magics: IPython's parse_argstring keeps the quotes of "
-                   "--resources \"GPU=1\" (the form its own help shows), so parse_resources rejects it")
 def test_quoted_resources_as_in_the_help_text():
-    from IPython.core.magic_arguments import parse_argstring
-
     from ipydistribute.kernel_magics.distribute import DistributeMagics
-    from ipydistribute.kernel_magics.parse import parse_resources, split_options
+    from ipydistribute.kernel_magics.parse import parse_options, parse_resources, split_options
 
-    _, options = split_options('i in range(3) --resources "GPU=1"')
-    assert parse_resources(parse_argstring(DistributeMagics.distribute, options).resources) == {"GPU": 1.0}
+    _, options = split_options('i in range(3) --resources "GPU=1" --reduce "lambda v: sum(v)"')
+    args = parse_options(DistributeMagics.distribute, options)
+    assert parse_resources(args.resources) == {"GPU": 1.0}
+    assert args.reduce == "lambda v: sum(v)"

@@ -52,7 +52,7 @@ def run_cell(cell: CellCode, captured: dict[str, bytes], items: Any, options: Ru
     assert handle is not None
     token = new_token()
     payload = make_payload(label, token, cell=cell, captured=captured, options=options,
-                           topic=output_topic(handle.client, token), store_names=(mode == "all"))
+                           topic=output_topic(handle.client), store_names=(mode == "all"))
     return start_run(handle.client, payload, items, options, mode=mode)
 
 
@@ -89,7 +89,7 @@ def distribute(func: Callable[[Any], Any], items: Iterable[Any], *, reduce: Call
         func_bytes = cloudpickle.dumps(func)
     except Exception as exc:
         raise SpecError(f"cannot send {func!r} to the workers: {exc}") from None
-    payload = make_payload(check_label(name), token, options=options, topic=output_topic(handle.client, token))
+    payload = make_payload(check_label(name), token, options=options, topic=output_topic(handle.client))
     payload.func = func_bytes
     run = start_run(handle.client, payload, items, options)
     if not wait:

@@ -12,6 +12,7 @@ import collections
 import secrets
 import threading
 import time
+import weakref
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -215,7 +216,8 @@ class Run:
 
     def start(self) -> Run:
         if self.payload.topic:
-            self.client.subscribe_topic(self.payload.topic, self._on_output_event)
+            self.output = _router.open(self.client, self.token)
+            weakref.finalize(self, _router.close, self.token)
         self.state = "running"
         self._driver.start()
         return self
@@ -550,15 +552,32 @@ class Run:
             "or workers with more memory")
 
     def _wait_for_tasks(self) -> None:
+        restricted = bool(self.options.workers or self.options.all_resources())
+        next_check = time.monotonic() + 2
         while True:
             self._process_finished(timeout=0.1)
             if self.error is not None:
                 raise self.error
+            if restricted and time.monotonic() > next_check:
+                self._check_workers_remain()
+                next_check = time.monotonic() + 2
             if self._stop.is_set():
                 return
             with self._cond:
                 if self._in_flight <= 0 and not self._finished:
                     return
+
+    def _check_workers_remain(self) -> None:
+        """Tasks restricted to workers (or resources) that no longer exist would wait forever."""
+        try:
+            _count_threads(self.client, self.options)
+        except SpecError as exc:
+            waiting = sorted(index for key, (index, _) in self._first_item.items()
+                             if key in self._futures and self._futures[key].status == "pending")
+            what = f"item #{waiting[0]}" + (f" and {len(waiting) - 1} more" if len(waiting) > 1 else "") \
+                if waiting else "its remaining tasks"
+            raise RunLostError(f"{self.label} cannot finish: {exc} (the workers it may use are gone); "
+                               f"{what} were not done") from None
 
     def _collect(self) -> Any:
         if self.mode == "all":
@@ -643,11 +662,6 @@ class Run:
             self.state = state
             self.ended = time.time()
             callbacks, self._done_callbacks = self._done_callbacks, []
-        if self.payload.topic:
-            try:
-                self.client.unsubscribe_topic(self.payload.topic)
-            except Exception:  # the client is closed: nothing to unsubscribe from
-                pass
         if not (self.options.keep and state == "finished"):
             self._futures.clear()
             self._batch_futures = []
@@ -655,10 +669,6 @@ class Run:
         for fn in callbacks:
             fn(self)
 
-    def _on_output_event(self, event: tuple[float, dict[str, Any]]) -> None:
-        _, msg = event
-        self.output.append(OutputRecord(msg.get("index"), msg.get("item", ""), msg.get("worker", ""),
-                                        msg.get("stream", "stdout"), msg.get("text", "")))
 
 
 def _not_associative() -> dict[Any, str]:
@@ -726,8 +736,44 @@ def make_payload(label: str, token: str, *, cell: Any = None, func: Callable[...
                    topic=topic, store_names=store_names)
 
 
-def output_topic(client: Client, token: str) -> str:
-    return f"ipydistribute-output-{client.id}-{token}"
+def output_topic(client: Client) -> str:
+    """The event topic that carries workers' print() output to this client (all its runs)."""
+    return f"ipydistribute-output-{client.id}"
+
+
+class _OutputRouter:
+    """One subscription per client; each output event goes to the queue of the run it names.
+
+    The subscription holds only queues, never runs, so finished runs can be freed (Dask keeps a
+    topic's handler for the client's lifetime).
+    """
+
+    def __init__(self) -> None:
+        self.routes: dict[str, collections.deque[OutputRecord]] = {}
+        self.subscribed: set[str] = set()
+        self.lock = threading.Lock()
+
+    def open(self, client: Client, token: str) -> collections.deque[OutputRecord]:
+        queue: collections.deque[OutputRecord] = collections.deque()
+        with self.lock:
+            self.routes[token] = queue
+            if client.id not in self.subscribed:
+                client.subscribe_topic(output_topic(client), self._on_event)
+                self.subscribed.add(client.id)
+        return queue
+
+    def close(self, token: str) -> None:
+        self.routes.pop(token, None)
+
+    def _on_event(self, event: tuple[float, dict[str, Any]]) -> None:
+        _, msg = event
+        queue = self.routes.get(msg.get("token", ""))
+        if queue is not None:
+            queue.append(OutputRecord(msg.get("index"), msg.get("item", ""), msg.get("worker", ""),
+                                      msg.get("stream", "stdout"), msg.get("text", "")))
+
+
+_router = _OutputRouter()
 
 
 def warn_all(messages: list[str]) -> None:

@@ -241,8 +241,10 @@ class _Capture:
     offset there), so the loop itself pays nothing per item for output.
     """
 
-    def __init__(self, topic: str, worker: str, limit: int, start: int, items: list[Any], position: list[int]):
+    def __init__(self, topic: str, token: str, worker: str, limit: int, start: int, items: list[Any],
+                 position: list[int]):
         self.topic = topic
+        self.token = token
         self.worker = worker
         self.dask_worker = _current_worker()  # the flusher thread has no worker context
         self.limit = limit
@@ -291,7 +293,7 @@ class _Capture:
             chunks, self.chunks = self.chunks, []
         for offset, stream, text in chunks:
             item = safe_repr(self.items[offset], 60) if 0 <= offset < len(self.items) else ""
-            _send_event(self.dask_worker, self.topic, {"index": self.start + offset, "item": item,
+            _send_event(self.dask_worker, self.topic, {"token": self.token, "index": self.start + offset, "item": item,
                                                        "worker": self.worker, "stream": stream, "text": text})
 
 
@@ -337,7 +339,7 @@ class _captured:
     """Context manager: route this thread's prints to a capture for the duration of a batch."""
 
     def __init__(self, payload: Payload, worker: str, start: int, items: list[Any], position: list[int]):
-        self.capture = (_Capture(payload.topic, worker, payload.output_limit, start, items, position)
+        self.capture = (_Capture(payload.topic, payload.token, worker, payload.output_limit, start, items, position)
                         if payload.topic else None)
 
     def __enter__(self) -> _Capture | None:

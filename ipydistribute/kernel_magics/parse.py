@@ -119,9 +119,13 @@ def _check_expression(text: str, what: str) -> None:
 def parse_options(magic: Callable[..., Any], text: str) -> Any:
     """The options of ``magic`` from ``text``; quoting mistakes become one-line errors too."""
     try:
-        return parse_argstring(magic, text)
+        args = parse_argstring(magic, text)
     except ValueError as exc:  # shlex: "No closing quotation", "No escaped character"
         raise SpecError(f"cannot read the options {shorten(text, 80)!r} ({exc}): close every quote") from None
+    for name, value in vars(args).items():  # IPython keeps the quotes of '--reduce "lambda v: ..."'
+        if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            setattr(args, name, value[1:-1])
+    return args
 
 
 def parse_resources(text: str) -> dict[str, float]:

@@ -10,6 +10,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..core.run import Progress
+from .lifecycle import close_tree
 from .templates import render
 
 STATE_COLOURS = {
@@ -59,6 +60,10 @@ class ProgressView:
             self.bar.value = percent(p)
             self.bar.bar_style = {"finished": "success", "error": "danger", "cancelled": "warning"}.get(p.state, "info")
             self.text.value = f"{p.state} · {summary_text(p)}"
+
+    def close(self) -> None:
+        """After the static picture replaced it: free the widgets."""
+        close_tree(self.box)
 
     def final_bundle(self, p: Progress) -> dict[str, Any]:
         html = render("progress.html.j2", p=p, percent=percent(p), summary=summary_text(p),

@@ -20,6 +20,7 @@ import ipywidgets as widgets
 from ..core.monitor import Bar, RunMonitor, Snapshot
 from ..core.run import Progress, Run
 from .graph_layout import Graph, layout
+from .lifecycle import close_tree
 from .plots import GraphPlot, StreamPlot
 from .static import (
     STATIC_BARS,
@@ -104,9 +105,8 @@ class RunView:
     def close(self) -> None:
         """After the static picture replaced it: free the widgets and the scheduler's record."""
         self.monitor.forget()
-        for w in (self.box, self.header, self.stop_button, self.groups, self.graph_model,
-                  self.stream_model, self.resources, self.summary):
-            w.close()
+        close_tree(self.box, self.header, self.stop_button, self.groups, self.graph_model,
+                   self.stream_model, self.resources, self.summary)
 
     # --- helpers -------------------------------------------------------------------------------
 
