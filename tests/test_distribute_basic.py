@@ -44,7 +44,8 @@ def test_numpy_array_items(ip):
 
 
 def test_classes_defined_in_notebook_work_on_workers(ip):
-    ip.run_cell("class Point:\n    def __init__(self, x):\n        self.x = x\n    def norm(self):\n        return abs(self.x)\n")
+    ip.run_cell("class Point:\n    def __init__(self, x):\n        self.x = x\n"
+                "    def norm(self):\n        return abs(self.x)\n")
     result = ip.run_cell_magic("distribute", "v in [-3, 4]", "Point(v).norm()")
     assert result == [3, 4]
 

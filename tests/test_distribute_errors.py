@@ -132,7 +132,8 @@ def test_reducers_known_not_to_be_associative_are_refused(ip, reducer):
 
 
 def test_iterable_that_raises_half_way_stores_nothing(ip):
-    ip.run_cell("def flaky():\n    for i in range(50):\n        if i == 30:\n            raise IOError('disk gone')\n        yield i\n")
+    ip.run_cell("def flaky():\n    for i in range(50):\n        if i == 30:\n"
+                "            raise IOError('disk gone')\n        yield i\n")
     with pytest.raises(UsageError, match=r"the iterable raised after .* OSError: disk gone"):
         ip.run_cell_magic("distribute", "x in flaky() --out got --batch 10", "x")
     assert "got" not in ip.user_ns

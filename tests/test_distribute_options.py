@@ -34,7 +34,8 @@ def test_print_arrives_while_the_run_is_still_going(ip, capsys):
 
 
 def test_stderr_and_warnings_reach_the_notebook(ip, capsys):
-    ip.run_cell_magic("distribute", "x in range(1)", "import warnings, sys\nwarnings.warn('careful now')\nprint('oops', file=sys.stderr)\nx")
+    cell = "import warnings, sys\nwarnings.warn('careful now')\nprint('oops', file=sys.stderr)\nx"
+    ip.run_cell_magic("distribute", "x in range(1)", cell)
     err = capsys.readouterr().err
     assert "careful now" in err and "oops" in err
 
@@ -51,7 +52,8 @@ def test_keep_chains_two_cells_without_passing_through_the_kernel(ip, client):
     assert isinstance(kept, KeptResults) and len(kept) == 30
     assert all(f.status == "finished" for f in kept.futures)
     ip.user_ns["kept"] = kept
-    second = ip.run_cell_magic("distribute", "v in kept --gpu", "import os\n(v + 1, os.environ.get('IPYDISTRIBUTE_SIMULATED_GPU'))")
+    cell = "import os\n(v + 1, os.environ.get('IPYDISTRIBUTE_SIMULATED_GPU'))"
+    second = ip.run_cell_magic("distribute", "v in kept --gpu", cell)
     assert [v for v, _ in second] == [x * 10 + 1 for x in range(30)]
     assert {flag for _, flag in second} == {"1"}
     assert kept.gather() == [x * 10 for x in range(30)]

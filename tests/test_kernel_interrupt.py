@@ -7,7 +7,6 @@ import time
 
 import psutil
 import pytest
-
 from kernel_helpers import Kernel
 
 pytestmark = pytest.mark.slow
@@ -36,7 +35,8 @@ def test_interrupt_cancels_the_cell_and_keeps_the_workers():
         reply = kernel.collect(msg_id, timeout=15)
         assert reply.status == "error" and reply.ename == "KeyboardInterrupt"
 
-        left = kernel.ok("import time\nfor _ in range(40):\n    if tasks_left() == 0: break\n    time.sleep(0.1)\ntasks_left()")
+        left = kernel.ok("import time\nfor _ in range(40):\n    if tasks_left() == 0: break\n"
+                         "    time.sleep(0.1)\ntasks_left()")
         assert left.value() == "0"
         assert ast.literal_eval(kernel.ok("worker_pids()").value()) == pids
         after = kernel.ok("%distribute x + 1 for x in range(5)")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import ast
 
 import pytest
-
 from figures import record
 from kernel_helpers import Kernel
 

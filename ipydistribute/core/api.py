@@ -23,7 +23,8 @@ def check_label(label: str) -> str:
     return label
 
 
-def capture(names: Iterable[str], namespace: Mapping[str, Any], hidden: Mapping[str, Any] | None = None) -> dict[str, bytes]:
+def capture(names: Iterable[str], namespace: Mapping[str, Any],
+            hidden: Mapping[str, Any] | None = None) -> dict[str, bytes]:
     """Pickle the values of ``names`` found in ``namespace`` (skipping the shell's own names)."""
     captured: dict[str, bytes] = {}
     hidden = hidden or {}
@@ -56,7 +57,8 @@ def run_cell(cell: CellCode, captured: dict[str, bytes], items: Any, options: Ru
     return start_run(handle.client, payload, items, options, mode=mode)
 
 
-def distribute(func: Callable[[Any], Any], items: Iterable[Any], *, reduce: Callable[[Iterable[Any]], Any] | None = None,
+def distribute(func: Callable[[Any], Any], items: Iterable[Any], *,
+               reduce: Callable[[Iterable[Any]], Any] | None = None,
                batch: int | str = "auto", gpu: float = 0, resources: dict[str, float] | None = None,
                workers: list[str] | None = None, retries: int = 0, on_error: str = "raise",
                keep: bool = False, name: str = "distribute", wait: bool = True) -> Any:

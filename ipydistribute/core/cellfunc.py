@@ -131,7 +131,8 @@ def _expression_function(value: ast.Expression, target: str | None, filename: st
     names = "__ipyd_items, __ipyd_offset, __ipyd_position, __ipyd_append"
     loop_target = f"({target.strip()})" if target is not None else ITEM_NAME
     source = (f"def {EXPRESSION_FUNCTION}({names}, __ipyd_islice=__import__('itertools').islice):\n"
-              f"    for __ipyd_position[0], {loop_target} in enumerate(__ipyd_islice(__ipyd_items, __ipyd_offset, None), __ipyd_offset):\n"
+              f"    for __ipyd_position[0], {loop_target} in enumerate(\n"
+              f"            __ipyd_islice(__ipyd_items, __ipyd_offset, None), __ipyd_offset):\n"
               f"        __ipyd_append(None)\n")
     tree = ast.parse(source, filename)
     function = tree.body[0]

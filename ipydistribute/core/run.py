@@ -12,8 +12,8 @@ import collections
 import secrets
 import threading
 import time
-import weakref
 import warnings
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any

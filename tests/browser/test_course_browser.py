@@ -45,5 +45,6 @@ def test_course_notebook_runs_in_jupyterlab(lab, page, artifacts):
     assert len(check_texts) == checks and all("✅ Correct!" in t for t in check_texts), check_texts
     assert not [o for c in saved.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert any("text/html" in o.get("data", {}) for c in saved.cells
-               if c.cell_type == "code" and "%%distribute" in c.source for o in c.outputs), "the run views left their picture in the saved notebook"
+               if c.cell_type == "code" and "%%distribute" in c.source for o in c.outputs), \
+        "the run views left their picture in the saved notebook"
     assert not page.errors
