@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from distributed.client import ensure_default_client
 
 os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
 
@@ -28,7 +29,7 @@ def client(cluster: Any) -> Any:
 
     if cluster_mod._current is not cluster:  # a test switched clusters: put the session's back
         cluster_mod._set_current(cluster)
-        cluster.client.as_current()
+    ensure_default_client(cluster.client)
     return cluster.client
 
 

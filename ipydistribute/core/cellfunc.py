@@ -138,7 +138,7 @@ def _expression_function(value: ast.Expression, target: str | None, filename: st
     function = tree.body[0]
     assert isinstance(function, ast.FunctionDef)
     for node in ast.walk(function):  # the wrapper's own lines are the cell's first line
-        if hasattr(node, "lineno"):
+        if isinstance(node, (ast.stmt, ast.expr, ast.arg)):
             node.lineno = node.end_lineno = 1
     loop = function.body[0]
     assert isinstance(loop, ast.For)
