@@ -178,9 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     sides = ["bench.side_local", "bench.side_dask"] + [
         side for name, (_, side) in PEERS.items() if available[name]
     ]
-    view_side = (
-        "bench.bench_view" if (ROOT / "bench" / "bench_view.py").exists() else "bench.side_view"
-    )
+    # bench/bench_view.py is the standalone message-size study; the table's view row comes from here.
+    view_side = "bench.side_view"
     chosen = set(args.only.split(",")) if args.only else None
     timeout = 400 if args.quick else 900
     for side in sides + [view_side]:
