@@ -20,7 +20,7 @@ import ipywidgets as widgets
 from ..core.monitor import Bar, RunMonitor, Snapshot
 from ..core.run import Progress, Run
 from .graph_layout import Graph, layout
-from .lifecycle import close_tree
+from .lifecycle import closable_bokeh_model, close_tree
 from .plots import GraphPlot, StreamPlot
 from .static import (
     STATIC_BARS,
@@ -37,8 +37,6 @@ class RunView:
     """Widgets of one run; frozen into a static HTML picture when the run ends."""
 
     def __init__(self, run: Run, dashboard: str | None = None, gpu_reason: str | None = None):
-        from jupyter_bokeh import BokehModel
-
         self.run = run
         self.dashboard = dashboard
         self.gpu_reason = gpu_reason
@@ -53,8 +51,8 @@ class RunView:
         self.groups = widgets.HTML()
         self.graph = GraphPlot()
         self.stream = StreamPlot()
-        self.graph_model = BokehModel(self.graph.figure)
-        self.stream_model = BokehModel(self.stream.figure)
+        self.graph_model = closable_bokeh_model(self.graph.figure)
+        self.stream_model = closable_bokeh_model(self.stream.figure)
         self.resources = widgets.HTML()
         self.summary = widgets.HTML()
         self.box = widgets.VBox([
