@@ -25,7 +25,7 @@ BAD_LINES = [
     ("x + 1 in range(3)", "is not a loop variable"),
     ("x in range(3) --out 1abc", "is not a variable name"),
     ("x in range(3) --on-error ignore", "--on-error must be one of"),
-    ("x in range(3) --retries -2", "--retries must be 0 or more"),
+    ("x in range(3) --retries -2", "--retries must be between 0 and 1000"),
     ("x in range(3) --resources GPU", "--resources takes NAME=AMOUNT"),
     ("x in range(3) --resources NOPE=1", "no worker offers NOPE=1"),
     ("x in range(3) --workers nobody", "no worker matches --workers nobody"),

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
 
+from .errors import SpecError
 from .task import Batch
 
 #: Tasks per worker thread that auto batching aims for at least, so stragglers even out.
@@ -22,8 +23,13 @@ def sized_length(items: Any) -> int | None:
         return None
     try:
         return len(items)
-    except TypeError:
+    except TypeError:  # no len(): consumed as a stream
         return None
+    except OverflowError:
+        raise SpecError("the iterable has more items than len() can count (a range that large?): "
+                        "give fewer items, or a generator") from None
+    except Exception as exc:
+        raise SpecError(f"len() of the iterable failed: {type(exc).__name__}: {exc}") from None
 
 
 def auto_batch_size(remaining: int | None, threads: int, seconds_per_item: float | None,

@@ -27,6 +27,7 @@ from .errors import CellError, ItemError, ItemFailure, RunLostError, SpecError, 
 from .task import Batch, BatchResult, Partial, Payload, reduce_partials, run_batch
 
 ON_ERROR = ("raise", "skip", "collect")
+MAX_RETRIES = 1000
 
 
 @dataclass
@@ -145,9 +146,15 @@ def _count_threads(client: Client, options: RunOptions) -> tuple[int, list[str]]
     if not info:
         raise SpecError("the cluster has no workers: add some with `%cluster scale N` or `%cluster start`")
     if not chosen:
-        if options.workers is not None:
+        named = [a for a, w in info.items() if options.workers is not None
+                 and _worker_matches(a, w, options.workers)]
+        if options.workers is not None and not named:
             known = ", ".join(sorted(str(w.get("name", a)) for a, w in info.items()))
             raise SpecError(f"no worker matches --workers {','.join(options.workers)}: the workers are {known}")
+        if named:
+            need = ", ".join(f"{k}={v:g}" for k, v in wanted.items())
+            raise SpecError(f"--workers {','.join(options.workers or [])} offer no {need}: drop --workers, "
+                            "or name workers that have it")
         need = ", ".join(f"{k}={v:g}" for k, v in wanted.items())
         hint = "start GPU workers with `%cluster start --gpus auto` (or `--simulate-gpus N` to practise)" \
             if "GPU" in wanted else "start workers with `dask worker ADDRESS --resources \"NAME=N\"`"
@@ -714,8 +721,8 @@ def start_run(client: Client, payload: Payload, items: Any, options: RunOptions,
                         "use --on-error skip with --reduce")
     if options.batch is not None and options.batch < 1:
         raise SpecError(f"--batch must be a positive number of items or 'auto', not {options.batch}")
-    if options.retries < 0:
-        raise SpecError(f"--retries must be 0 or more, not {options.retries}")
+    if not 0 <= options.retries <= MAX_RETRIES:
+        raise SpecError(f"--retries must be between 0 and {MAX_RETRIES}, not {options.retries}")
     _check_associative(options.reduce)
     threads, workers = _count_threads(client, options)
     return Run(client, payload, items, options, mode, threads, workers).start()

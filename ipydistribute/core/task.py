@@ -381,7 +381,7 @@ def run_batch(batch: Batch | BatchResult, payload: Payload) -> BatchResult | Par
             try:
                 prepared.run_items(items, offset, position, values.append)
                 break
-            except Exception as exc:
+            except (Exception, SystemExit, KeyboardInterrupt) as exc:  # an item must not end the worker
                 failed = position[0]
                 failure = ItemFailure.from_exception(exc, start + failed, safe_repr(items[failed]), worker,
                                                      _SKIP_FRAMES)

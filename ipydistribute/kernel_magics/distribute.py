@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -107,10 +108,8 @@ class DistributeMagics(Magics):
                 gpu = float(args.gpu)
             except ValueError:
                 raise SpecError(f"--gpu takes a number of GPUs, not {args.gpu!r}") from None
-            if gpu <= 0:
-                raise SpecError(f"--gpu must be more than 0, not {args.gpu}")
-        if args.retries < 0:
-            raise SpecError(f"--retries must be 0 or more, not {args.retries}")
+            if not math.isfinite(gpu) or gpu <= 0:
+                raise SpecError(f"--gpu must be more than 0 (and finite), not {args.gpu}")
         workers = [w.strip() for w in args.workers.split(",") if w.strip()] if args.workers else None
         if args.workers is not None and not workers:
             raise SpecError("--workers is empty: name workers like --workers cpu-0,cpu-1")
@@ -140,6 +139,9 @@ class DistributeMagics(Magics):
         except TypeError:
             raise SpecError(f"`{spec.iterable}` is a {type(items).__name__}, which cannot be iterated: "
                             "give a list, range, array or generator") from None
+        except Exception as exc:
+            raise SpecError(f"the iterable `{shorten(spec.iterable, 80)}` failed when iterated: "
+                            f"{type(exc).__name__}: {shorten(str(exc), 200)}") from None
         return items
 
     def _ensure_cluster(self, view: str) -> None:
