@@ -35,6 +35,19 @@ class Reply:
         raise AssertionError(f"no value; output was:\n{self.text}")
 
 
+#: Runs in a test kernel first: the extension, a 2-worker embedded cluster, and probes.
+CLUSTER_SETUP = """
+%load_ext ipydistribute
+%cluster start --workers 2
+import os, time, ipydistribute
+client = ipydistribute.get_client()
+def worker_pids():
+    return sorted(client.run(os.getpid).values())
+def tasks_left():
+    return len(client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.tasks)))
+"""
+
+
 class Kernel:
     """Start a kernel, run code in it, interrupt it; always shut it down (use as a context manager)."""
 

@@ -13,17 +13,11 @@ from collections.abc import Callable, Iterator
 import pytest
 from distributed import Client
 from figures import record
-from kernel_helpers import Kernel
+from kernel_helpers import CLUSTER_SETUP, Kernel
 
 pytestmark = pytest.mark.slow
 
-SETUP = """
-%load_ext ipydistribute
-%cluster start --workers 2
-import os, time, ipydistribute
-client = ipydistribute.get_client()
-def worker_pids():
-    return sorted(client.run(os.getpid).values())
+SETUP = CLUSTER_SETUP + """
 pulled = 0
 def slow_items(n):
     global pulled

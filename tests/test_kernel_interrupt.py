@@ -7,20 +7,11 @@ import time
 
 import psutil
 import pytest
-from kernel_helpers import Kernel
+from kernel_helpers import CLUSTER_SETUP, Kernel
 
 pytestmark = pytest.mark.slow
 
-SETUP = """
-%load_ext ipydistribute
-%cluster start --workers 2
-import os, ipydistribute
-client = ipydistribute.get_client()
-def worker_pids():
-    return sorted(client.run(os.getpid).values())
-def tasks_left():
-    return len(client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.tasks)))
-"""
+SETUP = CLUSTER_SETUP
 
 
 def test_interrupt_cancels_the_cell_and_keeps_the_workers():
