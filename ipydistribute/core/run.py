@@ -550,11 +550,14 @@ class Run:
         what = "the reduction" if index is None else (
             f"item #{index} ({safe_repr(item, 60)})" if n == 1 else
             f"items #{index} to #{index + n - 1} (first: {safe_repr(item, 60)})")
-        limits = sorted({w.get("memory_limit", 0) for w in
-                         self.client.scheduler_info(n_workers=-1)["workers"].values()} - {0})
-        limit = f" (memory limit {format_bytes(limits[-1])} per worker)" if limits else ""
+        limit_bytes, attempts = _killed_worker_facts(exc)
+        if not limit_bytes:  # not carried by the exception: the workers' limit now
+            limits = sorted({w.get("memory_limit", 0) for w in
+                             self.client.scheduler_info(n_workers=-1)["workers"].values()} - {0})
+            limit_bytes = limits[-1] if limits else 0
+        limit = f" (memory limit {format_bytes(limit_bytes)} per worker)" if limit_bytes else ""
         return RunLostError(
-            f"{self.label}: {what} killed the workers that ran it{limit}, {_allowed_failures()} times: "
+            f"{self.label}: {what} killed the workers that ran it{limit}, {attempts} times: "
             "it may use too much memory or crash the process; use smaller items or --batch 1, "
             "or workers with more memory")
 
@@ -706,10 +709,19 @@ def _check_associative(reducer: Any) -> None:
                         "item (value, 1), --reduce with a pairwise sum) and finish in the notebook")
 
 
-def _allowed_failures() -> int:
-    import dask
+def _killed_worker_facts(exc: BaseException) -> tuple[int, int]:
+    """The last worker's memory limit and the number of attempts, as the scheduler saw them."""
+    try:
+        limit = int(getattr(exc.last_worker, "memory_limit", 0) or 0)  # type: ignore[attr-defined]
+    except Exception:  # an older or differently pickled KilledWorker
+        limit = 0
+    try:
+        attempts = int(exc.allowed_failures) + 1  # type: ignore[attr-defined]
+    except Exception:
+        import dask
 
-    return int(dask.config.get("distributed.scheduler.allowed-failures", 3)) + 1
+        attempts = int(dask.config.get("distributed.scheduler.allowed-failures", 3)) + 1
+    return limit, attempts
 
 
 def start_run(client: Client, payload: Payload, items: Any, options: RunOptions, mode: str = "map") -> Run:
