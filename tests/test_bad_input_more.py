@@ -154,9 +154,6 @@ def test_huge_exception_message_is_shortened(ip):
     assert len(str(info.value)) < 1_000
 
 
-@pytest.mark.xfail(strict=True, reason="an exception class defined in the cell that holds a lock: Dask fails "
-                   "to serialize the ItemError ('attribute lookup Locked on __main__ failed') and the kernel "
-                   "gets a bare Exception('ItemError(...)') instead of a CellError")
 def test_exception_that_cannot_be_pickled_is_still_reported(ip):
     cell = ("import threading\nclass Locked(Exception):\n    def __init__(self):\n"
             "        super().__init__('holding a lock')\n        self.lock = threading.Lock()\nraise Locked()")

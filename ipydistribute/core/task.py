@@ -374,6 +374,7 @@ def run_batch(batch: Batch | BatchResult, payload: Payload) -> BatchResult | Par
     position = [0]  # offset of the item running now: read by output capture and on failure
     values: list[Any] = []
     failures: list[ItemFailure] = []
+    error: ItemError | None = None
     with _captured(payload, worker, start, items, position):
         started = time.perf_counter()  # the items' own time: what auto batching sizes tasks by
         offset = 0
@@ -386,12 +387,17 @@ def run_batch(batch: Batch | BatchResult, payload: Payload) -> BatchResult | Par
                 failure = ItemFailure.from_exception(exc, start + failed, safe_repr(items[failed]), worker,
                                                      _SKIP_FRAMES)
                 if payload.on_error == "raise":
-                    raise ItemError(failure) from None
+                    error = ItemError(failure)
+                    break
                 failures.append(failure)
                 if payload.on_error == "collect":
                     values.append(failure)
                 offset = failed + 1
         elapsed = time.perf_counter() - started
+    if error is not None:
+        # Raised outside the except block: Dask pickles an exception's __context__ (tblib), and the
+        # user's exception may not pickle; the failure already carries it as plain data.
+        raise error
     if prepared.reducer is None:
         return BatchResult(start, values, failures, elapsed, worker)
     value = _reduce(prepared, values, worker) if values else _NOTHING
@@ -412,7 +418,7 @@ def _reduce(prepared: _Prepared, values: list[Any], worker: str) -> Any:
     except Exception as exc:
         failure = ItemFailure.from_exception(exc, None, "", worker, _SKIP_FRAMES)
         failure.item = f"the reducer {safe_repr(prepared.reducer, 60)}"
-        raise ItemError(failure) from None
+    raise ItemError(failure)  # outside the except block: no __context__ to pickle
 
 
 def reduce_partials(partials: list[Partial], payload: Payload) -> Partial:
