@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ipydistribute.core import api
-from ipydistribute.core.monitor import RunMonitor, parse_key
+from ipydistribute.core.monitor import RunMonitor, ensure_plugin, parse_key
 
 
 def test_parse_key_reads_run_keys_and_ignores_others():
@@ -15,6 +15,7 @@ def test_parse_key_reads_run_keys_and_ignores_others():
 
 
 def test_snapshot_counts_one_run_and_its_workers(client):
+    assert ensure_plugin(client) is None  # as %%distribute does before the first task
     run = api.distribute(abs, range(30), batch=1, wait=False, name="snap")
     monitor = RunMonitor(client, run.token, list(run.workers))
     run.result()

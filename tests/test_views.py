@@ -9,13 +9,19 @@ import time
 import pytest
 
 from ipydistribute.core import api
-from ipydistribute.core.monitor import TASK_LIMIT
+from ipydistribute.core.monitor import TASK_LIMIT, ensure_plugin
 from ipydistribute.widgets.factory import make_view
 from ipydistribute.widgets.live import LiveDisplay
 from ipydistribute.widgets.progress import ProgressView
 from ipydistribute.widgets.runview import RunView
 
 RANK = {"#e5e7eb": 0, "#cbd5e1": 1, "#fbbf24": 2, "#3b82f6": 3, "#16a34a": 4}
+
+
+@pytest.fixture(autouse=True)
+def monitor_before_runs(client):
+    """As %%distribute does: the monitor sees a run from its first task on."""
+    assert ensure_plugin(client) is None
 
 
 def slow_square(x):
