@@ -99,7 +99,6 @@ class CellCode:
             assign=assign,
             body=compile(body, self.filename, "exec"),
             value=compile(value, self.filename, "eval") if value is not None else None,
-            lines=self.source.splitlines(),
             expression=expression,
         )
 
@@ -156,7 +155,6 @@ class CompiledCell:
     assign: types.CodeType | None
     body: types.CodeType
     value: types.CodeType | None
-    lines: list[str]
     expression: types.CodeType | None = None  # set when the cell is a single expression
 
     def loop(self, namespace: dict[str, Any]) -> Any:

@@ -50,11 +50,6 @@ def auto_batch_size(remaining: int | None, threads: int, seconds_per_item: float
     return max(1, size)
 
 
-def static_batch_size(length: int, threads: int) -> int:
-    """Batch size when no item can be timed first: a few tasks per thread."""
-    return max(1, math.ceil(length / (max(threads, 1) * TASKS_PER_THREAD)))
-
-
 class Batcher:
     """Cuts an iterable into consecutive :class:`Batch` objects of a size that may change."""
 
