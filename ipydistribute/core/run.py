@@ -196,7 +196,6 @@ class Run:
         self.warnings: list[str] = []
         self.output: collections.deque[OutputRecord] = collections.deque()
         self.failures: list[ItemFailure] = []
-        self.group_names: dict[str, str] = {}  # role -> task group name on the scheduler
         self._payload_ref: Any = payload
         self._futures: dict[Any, Future] = {}  # every live future of this run, by key
         self._batch_futures: list[Future] = []
@@ -279,9 +278,6 @@ class Run:
                         self._tasks_submitted, self._tasks_done, self._tasks_failed,
                         end - self.started)
 
-    def keys(self) -> list[Any]:
-        return list(self._futures)
-
     def __repr__(self) -> str:
         p = self.progress()
         total = "?" if p.items_total is None else p.items_total
@@ -317,9 +313,7 @@ class Run:
             self._futures[self._payload_ref.key] = self._payload_ref
 
     def _key(self, role: str, *index: int) -> tuple[Any, ...]:
-        name = f"{self.label}-{role}-{self.token}"
-        self.group_names.setdefault(role, name)
-        return (name, *index)
+        return (f"{self.label}-{role}-{self.token}", *index)
 
     def _task_options(self) -> dict[str, Any]:
         return dict(pure=False, resources=self.options.all_resources() or None,
