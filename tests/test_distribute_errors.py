@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from IPython.core.error import UsageError
@@ -79,6 +80,20 @@ def test_unpicklable_capture_names_the_variable(ip, tmp_path):
     ip.user_ns["lock"] = threading.Lock()
     with pytest.raises(UsageError, match=r"cannot send `lock` \(a _thread.lock\)"):
         ip.run_cell_magic("distribute", "x in range(3)", "lock\nx")
+
+
+def test_unpicklable_item_is_named_and_nothing_is_left_running(ip, client):
+    items = list(range(3000))
+    items[2500] = threading.Lock()
+    ip.user_ns["items"] = items
+    message = r"item 2,500 \(<unlocked _thread.lock object.*, a _thread.lock\) cannot be sent"
+    with pytest.raises(UsageError, match=message):
+        ip.run_cell_magic("distribute", "x in items --out result --view none", "x")
+    assert "result" not in ip.user_ns
+    deadline = time.monotonic() + 10
+    while client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)) and time.monotonic() < deadline:
+        time.sleep(0.1)  # the probe tasks already sent are released
+    assert client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)) == 0
 
 
 def test_task_error_shows_item_worker_and_cell_frames(ip):

@@ -52,14 +52,35 @@ def test_square_root_fan_in_keeps_the_reduction_small():
 
 
 def test_auto_batch_size_balances_time_and_threads():
-    # tiny items: long tasks, but at least 4 per thread
-    assert plan.auto_batch_size(10_000, 2, 1e-7, 0.2, 100_000) == 1_250
+    # tiny items (1 ms of work in all): one task per thread, Dask's per-task cost would dominate
+    assert plan.auto_batch_size(10_000, 2, 1e-7, 0.2, 100_000) == 5_000
+    # a second of work: at least 4 tasks per thread
+    assert plan.auto_batch_size(10_000_000, 2, 1e-7, 0.2, 10_000_000) == 1_250_000
     # expensive items: one per task
     assert plan.auto_batch_size(100, 2, 1.0, 0.2, 100_000) == 1
     # 20 microseconds: about 0.2 s per task
     assert plan.auto_batch_size(200_000, 2, 20e-6, 0.2, 100_000) == 10_000
     # a generator: bounded by max_batch
     assert plan.auto_batch_size(None, 2, 1e-9, 0.2, 50_000) == 50_000
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 10**7), st.integers(1, 64), st.floats(1e-8, 10.0))
+def test_auto_batches_are_even_and_never_leave_a_thread_idle(remaining, threads, per_item):
+    size = plan.auto_batch_size(remaining, threads, per_item, 0.2, 1_000_000)
+    tasks = -(-remaining // size)
+    assert 1 <= size <= 1_000_000
+    assert tasks >= min(threads, remaining)  # every thread gets work
+    assert (size - 1) * per_item < 0.2  # about the target duration at most
+    if remaining * per_item >= threads * plan.TASKS_PER_THREAD * plan.MIN_TASK_SECONDS * 2:
+        assert size <= -(-remaining // (threads * plan.TASKS_PER_THREAD))  # enough tasks to even out
+
+
+def test_probe_runs_a_small_share_of_each_threads_items():
+    assert plan.probe_size(None, 2) == 1
+    assert plan.probe_size(10, 2) == 1
+    assert plan.probe_size(1_000_000, 2) == plan.PROBE_MAX_ITEMS
+    assert plan.probe_size(3_200, 2) == 100  # 1/16 of a thread's share
 
 
 def test_batcher_cuts_consecutive_batches_of_changing_size():
@@ -69,9 +90,34 @@ def test_batcher_cuts_consecutive_batches_of_changing_size():
     second = batcher.take(5)
     third = batcher.take(5)
     assert (first.start, first.items) == (0, [0, 1, 2])
+    assert first.count == 3
     assert (second.start, second.items) == (3, [3, 4, 5, 6, 7])
     assert (third.start, third.items) == (8, [8, 9])
     assert batcher.take(1) is None
+
+
+def test_batcher_slices_lists_ranges_and_arrays_without_iterating():
+    import numpy as np
+
+    data = list(range(10))
+    batch = plan.Batcher(data).take(4)
+    assert batch.items == [0, 1, 2, 3] and batch.items is not data
+    assert plan.Batcher(range(10**12)).take(3).items == range(3)  # a range stays a range
+    array = np.arange(12).reshape(6, 2)
+    rows = plan.Batcher(array).take(2).items
+    assert isinstance(rows, np.ndarray) and rows.tolist() == [[0, 1], [2, 3]]
+
+
+def test_batch_travels_as_one_buffer_and_unpacks_on_first_use():
+    import pickle
+
+    batch = plan.Batcher(list(range(1000))).take(600)
+    copy = pickle.loads(pickle.dumps(batch, protocol=5))
+    assert copy._items is None and copy.count == 600  # nothing unpickled until a worker needs it
+    assert copy.items == list(range(600)) and (copy.start, len(copy)) == (0, 600)
+    buffers: list = []
+    out_of_band = pickle.loads(pickle.dumps(batch, protocol=5, buffer_callback=buffers.append), buffers=buffers)
+    assert len(buffers) == 1 and out_of_band.items == list(range(600))
 
 
 def test_sized_length_does_not_consume_generators():

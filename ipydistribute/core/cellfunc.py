@@ -119,19 +119,18 @@ EXPRESSION_FUNCTION = "__ipydistribute_cell__"
 def _expression_function(value: ast.Expression, target: str | None, filename: str) -> types.CodeType:
     """The loop over a batch for a cell that is one expression::
 
-        def f(items, offset, position, append):
-            for position[0], TARGET in enumerate(islice(items, offset, None), offset):
+        def f(items, offset, append):
+            for TARGET in islice(items, offset, None):
                 append(EXPR)
 
     Such a cell cannot assign names at module level, so running it this way in a shared
     namespace is the same as running it as module code in a fresh namespace per item, and
     about 20x cheaper per item. The loop variable is a local of the loop, as in a comprehension.
     """
-    names = "__ipyd_items, __ipyd_offset, __ipyd_position, __ipyd_append"
+    names = "__ipyd_items, __ipyd_offset, __ipyd_append"
     loop_target = f"({target.strip()})" if target is not None else ITEM_NAME
     source = (f"def {EXPRESSION_FUNCTION}({names}, __ipyd_islice=__import__('itertools').islice):\n"
-              f"    for __ipyd_position[0], {loop_target} in enumerate(\n"
-              f"            __ipyd_islice(__ipyd_items, __ipyd_offset, None), __ipyd_offset):\n"
+              f"    for {loop_target} in __ipyd_islice(__ipyd_items, __ipyd_offset, None):\n"
               f"        __ipyd_append(None)\n")
     tree = ast.parse(source, filename)
     function = tree.body[0]

@@ -15,6 +15,12 @@ from .task import Batch
 
 #: Tasks per worker thread that auto batching aims for at least, so stragglers even out.
 TASKS_PER_THREAD = 4
+#: ... unless tasks would then be shorter than this: Dask's cost per task (a few ms between the
+#: kernel, the scheduler and the worker) would take more than about a tenth of the run.
+MIN_TASK_SECONDS = 0.025
+#: Share of each thread's items that the timing probe may run, and the most items it runs.
+PROBE_SHARE = 16
+PROBE_MAX_ITEMS = 256
 
 
 def sized_length(items: Any) -> int | None:
@@ -32,31 +38,50 @@ def sized_length(items: Any) -> int | None:
         raise SpecError(f"len() of the iterable failed: {type(exc).__name__}: {exc}") from None
 
 
+def probe_size(remaining: int | None, threads: int) -> int:
+    """Items per thread that the timing probe runs: enough to time items of a microsecond
+    (a single item mostly times the loop's own start), never more than a small share of the work."""
+    if remaining is None:
+        return 1
+    return max(1, min(PROBE_MAX_ITEMS, remaining // (max(threads, 1) * PROBE_SHARE)))
+
+
 def auto_batch_size(remaining: int | None, threads: int, seconds_per_item: float | None,
                     target_seconds: float, max_batch: int) -> int:
     """Items per task: long enough that the scheduler's overhead is small, with enough tasks
     that every thread stays busy.
 
     ``seconds_per_item`` comes from the first tasks of the run (None before they finish).
+    A known number of items is cut into tasks of equal size, a multiple of ``threads`` of them.
     """
     threads = max(threads, 1)
     if seconds_per_item is None:
         return 1
-    by_time = max(1, math.ceil(target_seconds / max(seconds_per_item, 1e-9)))
-    size = min(by_time, max_batch)
-    if remaining is not None:
-        by_balance = max(1, math.ceil(remaining / (threads * TASKS_PER_THREAD)))
-        size = min(size, by_balance)
-    return max(1, size)
+    per_item = max(seconds_per_item, 1e-9)
+    size = min(max(1, math.ceil(target_seconds / per_item)), max_batch)
+    if remaining is None or remaining <= 0:
+        return max(1, size)
+    by_balance = math.ceil(remaining / (threads * TASKS_PER_THREAD))
+    by_overhead = min(math.ceil(MIN_TASK_SECONDS / per_item), max(1, remaining // threads))
+    size = max(1, min(size, max(by_balance, by_overhead)))
+    tasks = math.ceil(remaining / size)
+    tasks = math.ceil(tasks / threads) * threads if tasks > threads else tasks
+    return max(1, math.ceil(remaining / tasks))
+
+
+def _sliceable(items: Any) -> bool:
+    """Inputs cut by slicing (a list copy, a small range object, one array) rather than item by item."""
+    kind = type(items)
+    return isinstance(items, (list, tuple, range)) or (kind.__module__ == "numpy" and kind.__name__ == "ndarray")
 
 
 class Batcher:
     """Cuts an iterable into consecutive :class:`Batch` objects of a size that may change."""
 
     def __init__(self, items: Iterable[Any]):
-        self._iterator = iter(items)
-        self._slicer = getattr(items, "__getitem__", None) if sized_length(items) is not None else None
         self._length = sized_length(items)
+        self._sequence: Any = items if self._length is not None and _sliceable(items) else None
+        self._iterator = iter(items) if self._sequence is None else None
         self.position = 0
         self.exhausted = False
 
@@ -67,8 +92,12 @@ class Batcher:
     def take(self, size: int) -> Batch | None:
         if self.exhausted:
             return None
-        chunk = list(islice(self._iterator, size))
-        if not chunk:
+        if self._sequence is not None:
+            chunk: Any = self._sequence[self.position : self.position + size]
+        else:
+            assert self._iterator is not None
+            chunk = list(islice(self._iterator, size))
+        if not len(chunk):
             self.exhausted = True
             return None
         batch = Batch(self.position, chunk)

@@ -335,11 +335,13 @@ class Run:
     def _submit(self, batches: list[Batch], role: str = "map") -> list[Future]:
         start = len(self._batch_futures)
         keys = [self._key(role, start + i) for i in range(len(batches))]
+        for batch in batches:
+            _pack(batch)
         futures = self.client.map(run_batch, batches, key=keys, payload=self._payload_ref,
                                   **self._task_options())
         self._batch_futures.extend(futures)
         for future, batch in zip(futures, batches):
-            self._first_item[future.key] = (batch.start, batch.items[0] if batch.items else None)
+            self._first_item[future.key] = (batch.start, batch.items[0] if batch.count else None)
         self._track(futures, [len(b) for b in batches])
         return futures
 
@@ -411,14 +413,15 @@ class Run:
                             f"{shorten(str(exc), 200)}; nothing was stored") from exc
 
     def _probe(self, batcher: plan.Batcher, tree: plan.TreeReducer | None) -> int:
-        """Time one item per thread, then pick the batch size for the rest."""
-        first = [b for b in (self._take(batcher, 1) for _ in range(max(1, self.threads))) if b is not None]
+        """Time a few items per thread, then pick the batch size for the rest."""
+        size = plan.probe_size(batcher.remaining, self.threads)
+        first = [b for b in (self._take(batcher, size) for _ in range(max(1, self.threads))) if b is not None]
         if not first:
             return 1
         futures = self._submit(first)
         if tree is not None:
             self._add_leaves(tree, futures)
-        timings = []
+        finished = []
         for future in futures:
             while not future.done():
                 if self._stop.is_set():
@@ -429,15 +432,22 @@ class Run:
                 if self.error is not None or self._stop.is_set():
                     raise KeyboardInterrupt if self.error is None else self.error
                 continue
-            if self.options.keep or tree is not None:
-                timings.append(self.client.submit(_elapsed_of, future, pure=False).result())
-            else:
-                result = future.result()
-                self._fetched[self._batch_futures.index(future)] = result
-                timings.append(_elapsed_of(result))
+            finished.append(future)
+        timings = self._probe_timings(finished, keep_on_cluster=self.options.keep or tree is not None)
         seconds = sum(t for t, _ in timings) / max(1, sum(n for _, n in timings)) if timings else None
         return plan.auto_batch_size(batcher.remaining, self.threads, seconds,
                                     self.options.target_task_seconds, self.options.max_batch)
+
+    def _probe_timings(self, futures: list[Future], keep_on_cluster: bool) -> list[tuple[float, int]]:
+        """(seconds, items) of the finished probe tasks, in one round trip."""
+        if not futures:
+            return []
+        if keep_on_cluster:  # the values stay on the workers: fetch only their timings
+            return list(self.client.gather(self.client.map(_elapsed_of, futures, pure=False)))
+        results = self.client.gather(futures)
+        for future, result in zip(futures, results):
+            self._fetched[self._batch_futures.index(future)] = result
+        return [_elapsed_of(result) for result in results]
 
     def _wait_for_room(self, cap: int) -> int:
         """Wait until fewer than ``cap`` tasks are in flight; returns how many may be added."""
@@ -673,6 +683,30 @@ class Run:
         for fn in callbacks:
             fn(self)
 
+
+
+def _pack(batch: Batch) -> None:
+    """Pickle a batch's items now, in the kernel, so that an item that cannot be sent is named."""
+    try:
+        batch.pack()
+    except Exception as batch_error:
+        offset, item, error = _first_unpicklable(batch.items) or (0, None, batch_error)
+        kind = type(item).__module__ + "." + type(item).__qualname__
+        reason = shorten(str(error).splitlines()[0], 160) if str(error) else ""
+        raise SpecError(
+            f"item {batch.start + offset:,} ({safe_repr(item, 60)}, a {kind.removeprefix('builtins.')}) cannot be "
+            f"sent to the workers: {type(error).__name__}: {reason}; give the cell plain data "
+            f"(numbers, strings, arrays, paths) and build such objects inside the cell"
+        ) from None
+
+
+def _first_unpicklable(items: Any) -> tuple[int, Any, Exception] | None:
+    for offset, item in enumerate(items):
+        try:
+            cloudpickle.dumps(item)
+        except Exception as exc:
+            return offset, item, exc
+    return None
 
 
 def _not_associative() -> dict[Any, str]:

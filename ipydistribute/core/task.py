@@ -11,11 +11,12 @@ import builtins
 import io
 import linecache
 import os
+import pickle
 import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -52,16 +53,49 @@ class Payload:
 
 
 class Batch:
-    """Consecutive items of the input. A plain class, so Dask does not walk the list."""
+    """Consecutive items of the input, sent as one pickled buffer.
 
-    __slots__ = ("start", "items")
+    The kernel packs the items once (:meth:`pack`); the scheduler, which deserializes every
+    graph it receives, then passes them on as bytes instead of unpickling and pickling each
+    item again, and the worker unpacks them on first use. A plain class, so Dask does not walk
+    the items either.
+    """
 
-    def __init__(self, start: int, items: list[Any]):
+    __slots__ = ("start", "count", "_items", "_blob")
+
+    def __init__(self, start: int, items: Sequence[Any] | None, count: int | None = None,
+                 blob: Any = None):
         self.start = start
-        self.items = items
+        self._items = items
+        self._blob = blob
+        self.count = len(items) if items is not None else (count or 0)
 
     def __len__(self) -> int:
-        return len(self.items)
+        return self.count
+
+    @property
+    def items(self) -> Sequence[Any]:
+        if self._items is None:
+            self._items = pickle.loads(self._blob or b"")
+            self._blob = None
+        return self._items
+
+    def pack(self) -> Any:
+        """The items as one buffer (pickled once; raises what pickling the items raises)."""
+        if self._blob is None:
+            self._blob = cloudpickle.dumps(self._items, protocol=pickle.HIGHEST_PROTOCOL)
+        return self._blob
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        blob: Any = self.pack()
+        if isinstance(protocol, int) and protocol >= 5:
+            # Out of band: Dask sends it as its own frame, neither copied into nor scanned with the graph.
+            blob = pickle.PickleBuffer(blob)
+        return (_packed_batch, (self.start, self.count, blob))
+
+
+def _packed_batch(start: int, count: int, blob: Any) -> Batch:
+    return Batch(start, None, count, blob)
 
 
 class BatchResult:
@@ -135,9 +169,9 @@ class _Prepared:
         )
         self.run_items = self._item_loop()
 
-    def _item_loop(self) -> Callable[[list[Any], int, list[int], Callable[[Any], None]], None]:
+    def _item_loop(self) -> Callable[[Sequence[Any], int, Callable[[Any], None]], None]:
         """What runs the items of a batch from ``offset`` on, writing each item's offset into
-        ``position[0]`` and passing each value to ``append``.
+        passing each value to ``append`` (the :class:`_Cursor` counts them to know which item runs).
 
         A one-expression cell is compiled into the loop itself (its namespace is shared by the
         items, since such a cell assigns nothing): about 0.1 us per item. Other cells run as
@@ -158,8 +192,8 @@ class _Prepared:
                     _store_names(namespace, self)
                 return value
 
-        def loop(items: list[Any], offset: int, position: list[int], append: Callable[[Any], None]) -> None:
-            for position[0], item in enumerate(islice(items, offset, None), offset):
+        def loop(items: Sequence[Any], offset: int, append: Callable[[Any], None]) -> None:
+            for item in islice(items, offset, None):
                 append(call(item))
 
         return loop
@@ -237,12 +271,12 @@ class _Capture:
     """Collects one task thread's output while it runs a batch; sent as events by the flusher
     thread every ``_FLUSH_SECONDS`` and at the end of the batch.
 
-    The item that printed is read off ``position`` (the batch loop writes the current item's
-    offset there), so the loop itself pays nothing per item for output.
+    The item that printed is read off the batch's :class:`_Cursor`, so the loop itself pays
+    nothing per item for output.
     """
 
-    def __init__(self, topic: str, token: str, worker: str, limit: int, start: int, items: list[Any],
-                 position: list[int]):
+    def __init__(self, topic: str, token: str, worker: str, limit: int, start: int, items: Sequence[Any],
+                 cursor: _Cursor):
         self.topic = topic
         self.token = token
         self.worker = worker
@@ -250,7 +284,7 @@ class _Capture:
         self.limit = limit
         self.start = start
         self.items = items
-        self.position = position
+        self.cursor = cursor
         self.lock = threading.Lock()
         self.chunks: list[tuple[int, str, str]] = []  # (offset, stream, text)
         self.offset = -1  # the item whose output is being counted
@@ -258,7 +292,7 @@ class _Capture:
         self.dropped = 0
 
     def write(self, stream: str, text: str) -> None:
-        offset = self.position[0]
+        offset = self.cursor.offset()
         with self.lock:
             if offset != self.offset:
                 self._note_dropped()
@@ -338,8 +372,8 @@ def _send_event(worker: Any, topic: str, msg: dict[str, Any]) -> None:
 class _captured:
     """Context manager: route this thread's prints to a capture for the duration of a batch."""
 
-    def __init__(self, payload: Payload, worker: str, start: int, items: list[Any], position: list[int]):
-        self.capture = (_Capture(payload.topic, payload.token, worker, payload.output_limit, start, items, position)
+    def __init__(self, payload: Payload, worker: str, start: int, items: Sequence[Any], cursor: _Cursor):
+        self.capture = (_Capture(payload.topic, payload.token, worker, payload.output_limit, start, items, cursor)
                         if payload.topic else None)
 
     def __enter__(self) -> _Capture | None:
@@ -360,7 +394,25 @@ class _captured:
 # --- the task functions ----------------------------------------------------------------------
 
 
-def _items_of(batch: Batch | BatchResult) -> tuple[int, list[Any]]:
+class _Cursor:
+    """Which item of a batch runs now, without a store per item: the loop appends one value per
+    item in order, so the item running is the one after the values appended since it started."""
+
+    __slots__ = ("values", "base", "start")
+
+    def __init__(self, values: list[Any]):
+        self.values = values
+        self.base = 0  # len(values) when the loop started at item ``start``
+        self.start = 0
+
+    def restart(self, start: int) -> None:
+        self.start, self.base = start, len(self.values)
+
+    def offset(self) -> int:
+        return self.start + len(self.values) - self.base
+
+
+def _items_of(batch: Batch | BatchResult) -> tuple[int, Sequence[Any]]:
     if isinstance(batch, BatchResult):  # kept results of an earlier run, fetched by Dask
         return batch.start, batch.values
     return batch.start, batch.items
@@ -371,19 +423,20 @@ def run_batch(batch: Batch | BatchResult, payload: Payload) -> BatchResult | Par
     prepared = _prepare(payload)
     worker = _worker_address()
     start, items = _items_of(batch)
-    position = [0]  # offset of the item running now: read by output capture and on failure
     values: list[Any] = []
+    cursor = _Cursor(values)  # the item running now: read by output capture and on failure
     failures: list[ItemFailure] = []
     error: ItemError | None = None
-    with _captured(payload, worker, start, items, position):
+    with _captured(payload, worker, start, items, cursor):
         started = time.perf_counter()  # the items' own time: what auto batching sizes tasks by
         offset = 0
         while offset < len(items):
+            cursor.restart(offset)
             try:
-                prepared.run_items(items, offset, position, values.append)
+                prepared.run_items(items, offset, values.append)
                 break
             except (Exception, SystemExit, KeyboardInterrupt) as exc:  # an item must not end the worker
-                failed = position[0]
+                failed = cursor.offset()
                 failure = ItemFailure.from_exception(exc, start + failed, safe_repr(items[failed]), worker,
                                                      _SKIP_FRAMES)
                 if payload.on_error == "raise":
