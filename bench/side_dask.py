@@ -6,7 +6,7 @@ from __future__ import annotations
 import cloudpickle
 
 from . import work
-from .spec import Recorder, Settings, big_items, chunks, side_main, small_items
+from .spec import SAME_RUN, Recorder, Settings, big_items, chunks, side_main, small_items
 
 # Functions a notebook defines travel by value, not by import: do the same with ours.
 cloudpickle.register_pickle_by_value(work)
@@ -98,6 +98,9 @@ def run(s: Settings, rec: Recorder) -> None:
     rec.compare(
         "cpu",
         [
+            # The serial loop again, in this process and in turn with the others: this machine's
+            # speed drifts by 10-20% between processes and minutes, more than the target's margin.
+            ("serial", SAME_RUN + "[f(x) for x in items]", lambda: [work.spin_item(x) for x in big]),
             ("ipydistribute", "%%distribute x in big", lambda: magic("x in big", "spin_item(x)")),
             (
                 "ipydistribute",
@@ -192,6 +195,12 @@ def run(s: Settings, rec: Recorder) -> None:
     rec.compare(
         "sumsq",
         [
+            ("serial", SAME_RUN + "sum(x * x for x in data)", lambda: sum(x * x for x in data)),
+            (
+                "serial",
+                SAME_RUN + "sum(square(x) for x in data)",
+                lambda: sum(work.square(x) for x in data),
+            ),
             (
                 "ipydistribute",
                 "%%distribute x in data --reduce sum",

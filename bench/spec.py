@@ -87,6 +87,10 @@ class Measure:
         return (min(self.times) * self.scale, max(self.times) * self.scale) if self.times else None
 
 
+#: Start of the form of a serial loop timed in a side's own process, in turn with its forms.
+SAME_RUN = "in turn with the cluster: "
+
+
 class Recorder:
     """Collects the measures of one side; writes them as JSON lines for the runner."""
 

@@ -178,6 +178,19 @@ def test_every_listening_socket_is_on_the_loopback_address(local: Any) -> None:
     assert {ip for ip, _ in sockets} == {LOOPBACK}, sockets
 
 
+def test_embedded_workers_sample_less_often_and_keep_the_rest_of_dasks_config(local: Any) -> None:
+    def settings() -> tuple[Any, ...]:
+        import dask
+
+        return (dask.config.get("distributed.worker.profile.interval"),
+                dask.config.get("distributed.admin.tick.interval"),
+                dask.config.get("distributed.admin.event-loop"),
+                dask.config.get("distributed.worker.memory.target"))
+
+    found = set(local.client.run(settings).values())
+    assert found == {("100ms", "200ms", "tornado", 0.6)}
+
+
 def test_simulated_gpu_workers_are_marked_everywhere(local: Any) -> None:
     from ipydistribute.widgets.cluster_widget import table_html, table_text
 

@@ -118,12 +118,25 @@ def _nanny(threads: int, memory_limit: int | str, resources: dict[str, float] | 
         "dashboard_address": f"{LOOPBACK}:0",
         "preload": list(WORKER_PRELOADS),
         "silence_logs": logging.WARNING,
+        # Dotted keys: the Nanny merges this into the whole config only one level deep.
+        "config": _dotted(config.get("embedded-worker-config") or {}),
     }
     if resources:
         options["resources"] = resources
     if env:
         options["env"] = env
     return {"cls": Nanny, "options": options}
+
+
+def _dotted(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
+    flat: dict[str, Any] = {}
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            flat.update(_dotted(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _memory_per_worker(memory_limit: str | int | None, count: int) -> int | str:

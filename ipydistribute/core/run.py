@@ -195,6 +195,7 @@ class Run:
         self.value: Any = None
         self.warnings: list[str] = []
         self.output: collections.deque[OutputRecord] = collections.deque()
+        self._inbox = _Inbox()
         self.failures: list[ItemFailure] = []
         self._payload_ref: Any = payload
         self._futures: dict[Any, Future] = {}  # every live future of this run, by key
@@ -222,7 +223,8 @@ class Run:
 
     def start(self) -> Run:
         if self.payload.topic:
-            self.output = _router.open(self.client, self.token)
+            self._inbox = _router.open(self.client, self.token)
+            self.output = self._inbox.output
             weakref.finalize(self, _router.close, self.token)
         self.state = "running"
         self._driver.start()
@@ -416,13 +418,15 @@ class Run:
         """Time a few items per thread, then pick the batch size for the rest."""
         size = plan.probe_size(batcher.remaining, self.threads)
         first = [b for b in (self._take(batcher, size) for _ in range(max(1, self.threads))) if b is not None]
+        for batch in first:
+            batch.probe = True
         if not first:
             return 1
         futures = self._submit(first)
         if tree is not None:
             self._add_leaves(tree, futures)
-        finished = []
-        for future in futures:
+        finished, finished_batches = [], []
+        for future, batch in zip(futures, first):
             while not future.done():
                 if self._stop.is_set():
                     raise KeyboardInterrupt
@@ -433,16 +437,21 @@ class Run:
                     raise KeyboardInterrupt if self.error is None else self.error
                 continue
             finished.append(future)
-        timings = self._probe_timings(finished, keep_on_cluster=self.options.keep or tree is not None)
+            finished_batches.append(batch)
+        timings = self._probe_timings(finished, finished_batches, keep_on_cluster=self.options.keep or tree is not None)
         seconds = sum(t for t, _ in timings) / max(1, sum(n for _, n in timings)) if timings else None
         return plan.auto_batch_size(batcher.remaining, self.threads, seconds,
                                     self.options.target_task_seconds, self.options.max_batch)
 
-    def _probe_timings(self, futures: list[Future], keep_on_cluster: bool) -> list[tuple[float, int]]:
-        """(seconds, items) of the finished probe tasks, in one round trip."""
+    def _probe_timings(self, futures: list[Future], batches: list[Batch],
+                       keep_on_cluster: bool) -> list[tuple[float, int]]:
+        """(seconds, items) of the finished probe tasks: from their events, else in one round trip."""
         if not futures:
             return []
-        if keep_on_cluster:  # the values stay on the workers: fetch only their timings
+        if keep_on_cluster:  # the values stay on the workers: only their timings come here
+            reported = [self._inbox.timings.get(batch.start) for batch in batches]
+            if all(timing is not None for timing in reported):
+                return [timing for timing in reported if timing is not None]
             return list(self.client.gather(self.client.map(_elapsed_of, futures, pure=False)))
         results = self.client.gather(futures)
         for future, result in zip(futures, results):
@@ -788,35 +797,48 @@ def output_topic(client: Client) -> str:
     return f"ipydistribute-output-{client.id}"
 
 
-class _OutputRouter:
-    """One subscription per client; each output event goes to the queue of the run it names.
+@dataclass
+class _Inbox:
+    """What the workers sent a run through its event topic."""
 
-    The subscription holds only queues, never runs, so finished runs can be freed (Dask keeps a
+    output: collections.deque[OutputRecord] = field(default_factory=collections.deque)
+    timings: dict[int, tuple[float, int]] = field(default_factory=dict)  # probe batch start -> (s, items)
+
+
+class _OutputRouter:
+    """One subscription per client; each event goes to the inbox of the run it names.
+
+    The subscription holds only inboxes, never runs, so finished runs can be freed (Dask keeps a
     topic's handler for the client's lifetime).
     """
 
     def __init__(self) -> None:
-        self.routes: dict[str, collections.deque[OutputRecord]] = {}
+        self.routes: dict[str, _Inbox] = {}
         self.subscribed: set[str] = set()
         self.lock = threading.Lock()
 
-    def open(self, client: Client, token: str) -> collections.deque[OutputRecord]:
-        queue: collections.deque[OutputRecord] = collections.deque()
+    def open(self, client: Client, token: str) -> _Inbox:
+        inbox = _Inbox()
         with self.lock:
-            self.routes[token] = queue
+            self.routes[token] = inbox
             if client.id not in self.subscribed:
                 client.subscribe_topic(output_topic(client), self._on_event)
                 self.subscribed.add(client.id)
-        return queue
+        return inbox
 
     def close(self, token: str) -> None:
         self.routes.pop(token, None)
 
     def _on_event(self, event: tuple[float, dict[str, Any]]) -> None:
         _, msg = event
-        queue = self.routes.get(msg.get("token", ""))
-        if queue is not None:
-            queue.append(OutputRecord(msg.get("index"), msg.get("item", ""), msg.get("worker", ""),
+        inbox = self.routes.get(msg.get("token", ""))
+        if inbox is None:
+            return
+        if "timing" in msg:  # sent by a probe task before it finishes, so it is here when the future is
+            start, seconds, count = msg["timing"]
+            inbox.timings[start] = (seconds, count)
+        else:
+            inbox.output.append(OutputRecord(msg.get("index"), msg.get("item", ""), msg.get("worker", ""),
                                       msg.get("stream", "stdout"), msg.get("text", "")))
 
 

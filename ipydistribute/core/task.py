@@ -61,14 +61,15 @@ class Batch:
     the items either.
     """
 
-    __slots__ = ("start", "count", "_items", "_blob")
+    __slots__ = ("start", "count", "probe", "_items", "_blob")
 
     def __init__(self, start: int, items: Sequence[Any] | None, count: int | None = None,
-                 blob: Any = None):
+                 blob: Any = None, probe: bool = False):
         self.start = start
         self._items = items
         self._blob = blob
         self.count = len(items) if items is not None else (count or 0)
+        self.probe = probe  # its timing is sent to the kernel as an event, ahead of its result
 
     def __len__(self) -> int:
         return self.count
@@ -91,11 +92,11 @@ class Batch:
         if isinstance(protocol, int) and protocol >= 5:
             # Out of band: Dask sends it as its own frame, neither copied into nor scanned with the graph.
             blob = pickle.PickleBuffer(blob)
-        return (_packed_batch, (self.start, self.count, blob))
+        return (_packed_batch, (self.start, self.count, blob, self.probe))
 
 
-def _packed_batch(start: int, count: int, blob: Any) -> Batch:
-    return Batch(start, None, count, blob)
+def _packed_batch(start: int, count: int, blob: Any, probe: bool = False) -> Batch:
+    return Batch(start, None, count, blob, probe)
 
 
 class BatchResult:
@@ -364,6 +365,8 @@ def _send_event(worker: Any, topic: str, msg: dict[str, Any]) -> None:
     if worker is not None:
         worker.log_event(topic, msg)
         return
+    if "text" not in msg:
+        return
     target = sys.__stdout__ if msg["stream"] == "stdout" else sys.__stderr__
     if target is not None:
         target.write(msg["text"])
@@ -451,6 +454,8 @@ def run_batch(batch: Batch | BatchResult, payload: Payload) -> BatchResult | Par
         # Raised outside the except block: Dask pickles an exception's __context__ (tblib), and the
         # user's exception may not pickle; the failure already carries it as plain data.
         raise error
+    if isinstance(batch, Batch) and batch.probe and payload.topic:
+        _send_event(_current_worker(), payload.topic, {"token": payload.token, "timing": (start, elapsed, len(items))})
     if prepared.reducer is None:
         return BatchResult(start, values, failures, elapsed, worker)
     value = _reduce(prepared, values, worker) if values else _NOTHING
