@@ -76,6 +76,27 @@ def test_auto_batches_are_even_and_never_leave_a_thread_idle(remaining, threads,
         assert size <= -(-remaining // (threads * plan.TASKS_PER_THREAD))  # enough tasks to even out
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 10**6), st.integers(1, 32), st.floats(1e-8, 1.0))
+def test_tapered_sizes_cover_every_item_and_end_with_shorter_rounds(remaining, threads, per_item):
+    size = plan.auto_batch_size(remaining, threads, per_item, 0.2, 1_000_000)
+    sizes = plan.tapered_sizes(remaining, size, threads, per_item)
+    assert sum(sizes) == remaining and min(sizes) >= 1
+    assert max(sizes) <= size
+    tail = threads * (size // 2 + size // 4)
+    if (size // 4) * per_item >= plan.MIN_TASK_SECONDS and remaining >= tail + threads * size:
+        assert sizes[-threads:] == [size // 4] * threads  # tapered: a round of halves, then quarters
+        assert sizes[-2 * threads : -threads] == [size // 2] * threads
+        assert len(sizes) % threads == 0
+    else:
+        assert max(sizes) - min(sizes) <= 1  # even batches
+
+
+def test_tapering_applies_to_long_runs_only():
+    assert plan.tapered_sizes(200_000, 10_000, 2, 20e-6)[-4:] == [5_000, 5_000, 2_500, 2_500]
+    assert plan.tapered_sizes(1_000_000, 250_000, 2, 8e-8) == [250_000] * 4  # quarters would be 5 ms
+
+
 def test_probe_runs_a_small_share_of_each_threads_items():
     assert plan.probe_size(None, 2) == 1
     assert plan.probe_size(10, 2) == 1

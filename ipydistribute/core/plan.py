@@ -69,6 +69,29 @@ def auto_batch_size(remaining: int | None, threads: int, seconds_per_item: float
     return max(1, math.ceil(remaining / tasks))
 
 
+def tapered_sizes(remaining: int, size: int, threads: int, seconds_per_item: float) -> list[int]:
+    """Sizes of the batches for ``remaining`` items: about ``size`` each, then a round of half
+    and a round of quarter batches (one per thread each), so that the threads finish together:
+    the Dask scheduler hands tasks out in order, and a thread that ends early now waits for a
+    quarter of a task at most, not a whole one. No taper when quarter tasks would be shorter
+    than ``MIN_TASK_SECONDS`` or the run has fewer than three rounds."""
+    threads = max(threads, 1)
+    half, quarter = size // 2, size // 4
+    tail = threads * (half + quarter)
+    if quarter * seconds_per_item < MIN_TASK_SECONDS or remaining < tail + threads * size:
+        return _even(remaining, math.ceil(remaining / max(size, 1)))
+    body = remaining - tail
+    rounds = math.ceil(math.ceil(body / size) / threads)
+    return _even(body, rounds * threads) + [half] * threads + [quarter] * threads
+
+
+def _even(count: int, parts: int) -> list[int]:
+    """``count`` items in ``parts`` batches whose sizes differ by one at most."""
+    parts = max(1, min(parts, count))
+    base, extra = divmod(count, parts)
+    return [base + 1] * extra + [base] * (parts - extra)
+
+
 def _sliceable(items: Any) -> bool:
     """Inputs cut by slicing (a list copy, a small range object, one array) rather than item by item."""
     kind = type(items)

@@ -9,6 +9,7 @@ and :meth:`Run.cancel` removes every task of the run from the cluster.
 from __future__ import annotations
 
 import collections
+import itertools
 import secrets
 import threading
 import time
@@ -382,22 +383,29 @@ class Run:
         cap = self.options.max_in_flight or (None if sized else max(4, 2 * self.threads))
         self.max_in_flight = cap
         size = self.options.batch
+        planned: list[int] = []  # sizes of the batches of a sized input cut by auto batching
         if size is None:
             length = batcher.remaining
             if length is not None and length <= self.threads * plan.TASKS_PER_THREAD:
                 size = 1
             else:
-                size = self._probe(batcher, tree)
+                seconds = self._probe(batcher, tree)
+                size = plan.auto_batch_size(batcher.remaining, self.threads, seconds,
+                                            self.options.target_task_seconds, self.options.max_batch)
+                if seconds is not None and batcher.remaining:
+                    planned = plan.tapered_sizes(batcher.remaining, size, self.threads, seconds)
         self.batch_size = size
+        sizes = itertools.chain(planned, itertools.repeat(size))
         if tree is not None and batcher.remaining is not None:
-            tree.fan_in = plan.fan_in_for(batcher.position + -(-batcher.remaining // size), self.options.fan_in)
+            leaves = len(self._batch_futures) + (len(planned) or -(-batcher.remaining // size))
+            tree.fan_in = plan.fan_in_for(leaves, self.options.fan_in)
         while not self._stop.is_set():
             room = None if cap is None else self._wait_for_room(cap)
             if room == 0:
                 continue
             batches: list[Batch] = []
             while room is None or len(batches) < room:
-                batch = self._take(batcher, size)
+                batch = self._take(batcher, next(sizes))
                 if batch is None:
                     break
                 batches.append(batch)
@@ -414,14 +422,14 @@ class Run:
             raise SpecError(f"the iterable raised after {batcher.position:,} items: {type(exc).__name__}: "
                             f"{shorten(str(exc), 200)}; nothing was stored") from exc
 
-    def _probe(self, batcher: plan.Batcher, tree: plan.TreeReducer | None) -> int:
-        """Time a few items per thread, then pick the batch size for the rest."""
+    def _probe(self, batcher: plan.Batcher, tree: plan.TreeReducer | None) -> float | None:
+        """Run and time a few items per thread; returns seconds per item (None if none finished)."""
         size = plan.probe_size(batcher.remaining, self.threads)
         first = [b for b in (self._take(batcher, size) for _ in range(max(1, self.threads))) if b is not None]
         for batch in first:
             batch.probe = True
         if not first:
-            return 1
+            return None
         futures = self._submit(first)
         if tree is not None:
             self._add_leaves(tree, futures)
@@ -439,9 +447,7 @@ class Run:
             finished.append(future)
             finished_batches.append(batch)
         timings = self._probe_timings(finished, finished_batches, keep_on_cluster=self.options.keep or tree is not None)
-        seconds = sum(t for t, _ in timings) / max(1, sum(n for _, n in timings)) if timings else None
-        return plan.auto_batch_size(batcher.remaining, self.threads, seconds,
-                                    self.options.target_task_seconds, self.options.max_batch)
+        return sum(t for t, _ in timings) / max(1, sum(n for _, n in timings)) if timings else None
 
     def _probe_timings(self, futures: list[Future], batches: list[Batch],
                        keep_on_cluster: bool) -> list[tuple[float, int]]:
