@@ -191,6 +191,12 @@ def test_embedded_workers_sample_less_often_and_keep_the_rest_of_dasks_config(lo
     assert found == {("100ms", "200ms", "tornado", 0.6)}
 
 
+def test_the_client_sends_to_the_scheduler_without_dasks_10_ms_hold(local: Any) -> None:
+    from ipydistribute.core.cluster import CLIENT_SEND_INTERVAL
+
+    assert local.client.scheduler_comm.interval == CLIENT_SEND_INTERVAL < 0.01
+
+
 def test_simulated_gpu_workers_are_marked_everywhere(local: Any) -> None:
     from ipydistribute.widgets.cluster_widget import table_html, table_text
 

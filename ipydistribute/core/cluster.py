@@ -348,8 +348,25 @@ def current(start: bool = True) -> tuple[ClusterHandle | None, bool]:
 
 def _set_current(handle: ClusterHandle) -> ClusterHandle:
     global _current
+    _send_sooner(handle.client)
     _current = handle
     return handle
+
+
+#: Seconds the client holds a message to the scheduler after its previous one (Dask: 10 ms).
+CLIENT_SEND_INTERVAL = 0.002
+
+
+def _send_sooner(client: Client) -> None:
+    """Let the client batch its messages to the scheduler over 2 ms, as Dask's workers do.
+
+    A run talks in bursts (the probe, then the batches and the reduction); Dask's client holds a
+    message for up to 10 ms after its previous one, a wait that each of a short run's round
+    trips paid (10,000 tiny items: about a quarter of the run). Dask has no setting for it.
+    """
+    stream = getattr(client, "scheduler_comm", None)
+    if stream is not None and isinstance(getattr(stream, "interval", None), float):
+        stream.interval = CLIENT_SEND_INTERVAL
 
 
 def _require() -> ClusterHandle:
