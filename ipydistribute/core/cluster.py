@@ -348,7 +348,8 @@ def current(start: bool = True) -> tuple[ClusterHandle | None, bool]:
 
 def _set_current(handle: ClusterHandle) -> ClusterHandle:
     global _current
-    _send_sooner(handle.client)
+    if handle is not None:  # tests clear the current cluster with None
+        _send_sooner(handle.client)
     _current = handle
     return handle
 
