@@ -148,3 +148,35 @@ def test_million_item_generator_is_streamed_with_bounded_memory(ip):
     batch = run.batch_size
     assert batch is not None and batch < 1_000_000 // 4
     assert max(outstanding) <= (run.max_in_flight + 1) * batch
+
+
+@pytest.mark.parametrize("reduce", [None, sum], ids=["map", "reduce"])
+def test_auto_batching_times_its_probe_without_an_event_topic(client, reduce):
+    from ipydistribute.core.run import RunOptions, make_payload, new_token, start_run
+
+    options = RunOptions(reduce=reduce)
+    payload = make_payload("notopic", new_token(), func=abs, options=options, topic=None)
+    items = list(range(-3000, 3000))
+    run = start_run(client, payload, items, options)
+    expected = sum(abs(x) for x in items) if reduce else [abs(x) for x in items]
+    assert run.result(timeout=60) == expected
+    assert run.batch_size is not None and run.batch_size > 1  # sized from the probe's timing
+
+
+def test_probe_timings_come_as_events_ahead_of_the_results(ip, client):
+    from ipydistribute.core import run as run_mod
+
+    seen = []
+    original = run_mod.Run._probe_timings
+
+    def spy(self, futures, batches, keep_on_cluster):
+        seen.append([self._inbox.timings.get(b.start) for b in batches])
+        return original(self, futures, batches, keep_on_cluster)
+
+    run_mod.Run._probe_timings = spy
+    try:
+        assert ip.run_cell_magic("distribute", "x in range(10_000) --reduce sum --view none", "x * x") == sum(
+            x * x for x in range(10_000))
+    finally:
+        run_mod.Run._probe_timings = original
+    assert len(seen) == 1 and seen[0] and all(t is not None and t[1] >= 1 for t in seen[0])

@@ -454,10 +454,10 @@ class Run:
         """(seconds, items) of the finished probe tasks: from their events, else in one round trip."""
         if not futures:
             return []
+        reported = [self._inbox.timings.get(batch.start) for batch in batches]
+        if all(timing is not None for timing in reported):
+            return [timing for timing in reported if timing is not None]
         if keep_on_cluster:  # the values stay on the workers: only their timings come here
-            reported = [self._inbox.timings.get(batch.start) for batch in batches]
-            if all(timing is not None for timing in reported):
-                return [timing for timing in reported if timing is not None]
             return list(self.client.gather(self.client.map(_elapsed_of, futures, pure=False)))
         results = self.client.gather(futures)
         for future, result in zip(futures, results):
