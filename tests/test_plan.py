@@ -56,8 +56,9 @@ def test_auto_batch_size_balances_time_and_threads():
     assert plan.auto_batch_size(10_000, 2, 1e-7, 0.2, 100_000) == 5_000
     # a second of work: at least 4 tasks per thread
     assert plan.auto_batch_size(10_000_000, 2, 1e-7, 0.2, 10_000_000) == 1_250_000
-    # expensive items: one per task
+    # expensive items: one per task, also just under the target (not two per task, 0.38 s)
     assert plan.auto_batch_size(100, 2, 1.0, 0.2, 100_000) == 1
+    assert plan.auto_batch_size(14, 2, 0.19, 0.2, 100_000) == 1
     # 20 microseconds: about 0.2 s per task
     assert plan.auto_batch_size(200_000, 2, 20e-6, 0.2, 100_000) == 10_000
     # a generator: bounded by max_batch

@@ -433,6 +433,13 @@ class Run:
         futures = self._submit(first)
         if tree is not None:
             self._add_leaves(tree, futures)
+        # A second wave of the same size keeps every thread busy while the timing comes back
+        # (slow items would otherwise leave the workers idle for a round trip).
+        if batcher.remaining is not None and batcher.remaining >= 4 * size * len(first):
+            second = [b for b in (self._take(batcher, size) for _ in first) if b is not None]
+            wave = self._submit(second)
+            if tree is not None:
+                self._add_leaves(tree, wave)
         finished, finished_batches = [], []
         for future, batch in zip(futures, first):
             while not future.done():
