@@ -8,7 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from ipydistribute.core.run import KeptResults, Run
+from ipydistribute.core.kept import KeptResults
+from ipydistribute.core.run import Run
 
 
 def test_print_reaches_the_notebook_labelled_with_item_and_worker(ip, capsys):

@@ -11,7 +11,8 @@ import cloudpickle
 from . import cluster as cluster_mod
 from .cellfunc import CellCode
 from .errors import SpecError
-from .run import Run, RunOptions, make_payload, new_token, output_topic, start_run, warn_all
+from .events import output_topic
+from .run import Run, RunOptions, make_payload, new_token, start_run, warn_all
 
 _LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(-[A-Za-z_][A-Za-z0-9_]*)*$")
 

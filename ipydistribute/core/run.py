@@ -25,6 +25,8 @@ from distributed import Client, Future
 
 from . import config, plan
 from .errors import CellError, ItemError, ItemFailure, RunLostError, SpecError, safe_repr, shorten
+from .events import Inbox, OutputRecord, router
+from .kept import KeptResults, KeptValue
 from .task import Batch, BatchResult, Partial, Payload, reduce_partials, run_batch
 
 ON_ERROR = ("raise", "skip", "collect")
@@ -71,58 +73,6 @@ class Progress:
     tasks_done: int
     tasks_failed: int
     elapsed: float
-
-
-@dataclass(frozen=True)
-class OutputRecord:
-    """Output of ``print`` (or a warning) in one item, sent back from a worker."""
-
-    index: int | None
-    item: str
-    worker: str
-    stream: str
-    text: str
-
-
-class KeptResults:
-    """Results left on the cluster by ``--keep``: iterate them in a later ``%%distribute``.
-
-    ``gather()`` brings them into the kernel; ``release()`` frees them on the cluster.
-    """
-
-    def __init__(self, client: Client, futures: list[Future], lengths: list[int], label: str):
-        self.client = client
-        self.futures = futures
-        self.lengths = lengths
-        self.label = label
-
-    def __len__(self) -> int:
-        return sum(self.lengths)
-
-    def __repr__(self) -> str:
-        state = "released" if not self.futures else f"{len(self.futures)} tasks on the cluster"
-        return f"<KeptResults of {self.label}: {len(self)} items in {state}>"
-
-    def gather(self) -> list[Any]:
-        batches = self.client.gather(self.futures)
-        return [value for batch in batches for value in batch.values]
-
-    def release(self) -> None:
-        self.futures = []
-
-
-class KeptValue:
-    """A reduced value left on the cluster by ``--keep`` with ``--reduce``."""
-
-    def __init__(self, future: Future, label: str):
-        self.future = future
-        self.label = label
-
-    def result(self) -> Any:
-        return self.future.result().value
-
-    def __repr__(self) -> str:
-        return f"<KeptValue of {self.label} on the cluster>"
 
 
 def _elapsed_of(result: BatchResult | Partial) -> tuple[float, int]:
@@ -196,7 +146,7 @@ class Run:
         self.value: Any = None
         self.warnings: list[str] = []
         self.output: collections.deque[OutputRecord] = collections.deque()
-        self._inbox = _Inbox()
+        self._inbox = Inbox()
         self.failures: list[ItemFailure] = []
         self._payload_ref: Any = payload
         self._futures: dict[Any, Future] = {}  # every live future of this run, by key
@@ -224,9 +174,9 @@ class Run:
 
     def start(self) -> Run:
         if self.payload.topic:
-            self._inbox = _router.open(self.client, self.token)
+            self._inbox = router.open(self.client, self.token)
             self.output = self._inbox.output
-            weakref.finalize(self, _router.close, self.token)
+            weakref.finalize(self, router.close, self.token)
         self.state = "running"
         self._driver.start()
         return self
@@ -803,59 +753,6 @@ def make_payload(label: str, token: str, *, cell: Any = None, func: Callable[...
                    func=cloudpickle.dumps(func) if func is not None else None,
                    captured=captured or {}, reducer=reducer, on_error=options.on_error,
                    topic=topic, store_names=store_names)
-
-
-def output_topic(client: Client) -> str:
-    """The event topic that carries workers' print() output to this client (all its runs)."""
-    return f"ipydistribute-output-{client.id}"
-
-
-@dataclass
-class _Inbox:
-    """What the workers sent a run through its event topic."""
-
-    output: collections.deque[OutputRecord] = field(default_factory=collections.deque)
-    timings: dict[int, tuple[float, int]] = field(default_factory=dict)  # probe batch start -> (s, items)
-
-
-class _OutputRouter:
-    """One subscription per client; each event goes to the inbox of the run it names.
-
-    The subscription holds only inboxes, never runs, so finished runs can be freed (Dask keeps a
-    topic's handler for the client's lifetime).
-    """
-
-    def __init__(self) -> None:
-        self.routes: dict[str, _Inbox] = {}
-        self.subscribed: set[str] = set()
-        self.lock = threading.Lock()
-
-    def open(self, client: Client, token: str) -> _Inbox:
-        inbox = _Inbox()
-        with self.lock:
-            self.routes[token] = inbox
-            if client.id not in self.subscribed:
-                client.subscribe_topic(output_topic(client), self._on_event)
-                self.subscribed.add(client.id)
-        return inbox
-
-    def close(self, token: str) -> None:
-        self.routes.pop(token, None)
-
-    def _on_event(self, event: tuple[float, dict[str, Any]]) -> None:
-        _, msg = event
-        inbox = self.routes.get(msg.get("token", ""))
-        if inbox is None:
-            return
-        if "timing" in msg:  # sent by a probe task before it finishes, so it is here when the future is
-            start, seconds, count = msg["timing"]
-            inbox.timings[start] = (seconds, count)
-        else:
-            inbox.output.append(OutputRecord(msg.get("index"), msg.get("item", ""), msg.get("worker", ""),
-                                      msg.get("stream", "stdout"), msg.get("text", "")))
-
-
-_router = _OutputRouter()
 
 
 def warn_all(messages: list[str]) -> None:

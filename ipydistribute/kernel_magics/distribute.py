@@ -14,7 +14,8 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from ..core import api, cluster, config, monitor
 from ..core.cellfunc import CellCode
 from ..core.errors import SpecError, safe_repr, shorten
-from ..core.run import KeptResults, Run, RunOptions, warn_all
+from ..core.kept import KeptResults
+from ..core.run import Run, RunOptions, warn_all
 from ..widgets.factory import in_kernel, live_display
 from .options import output_options, run_options
 from .parse import (

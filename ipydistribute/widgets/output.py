@@ -6,7 +6,8 @@ import sys
 from typing import Any
 
 from ..core import config
-from ..core.run import OutputRecord, Run
+from ..core.events import OutputRecord
+from ..core.run import Run
 
 
 def label(record: OutputRecord) -> str:

@@ -1,0 +1,76 @@
+"""Worker events of a run: print() output and probe timings, sent on one Dask event topic per
+client and routed to the run they name."""
+
+from __future__ import annotations
+
+import collections
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from distributed import Client
+
+
+@dataclass(frozen=True)
+class OutputRecord:
+    """Output of ``print`` (or a warning) in one item, sent back from a worker."""
+
+    index: int | None
+    item: str
+    worker: str
+    stream: str
+    text: str
+
+
+def output_topic(client: Client) -> str:
+    """The event topic that carries workers' print() output to this client (all its runs)."""
+    return f"ipydistribute-output-{client.id}"
+
+
+@dataclass
+class Inbox:
+    """What the workers sent a run through its event topic."""
+
+    output: collections.deque[OutputRecord] = field(default_factory=collections.deque)
+    timings: dict[int, tuple[float, int]] = field(default_factory=dict)  # probe batch start -> (s, items)
+
+
+class EventRouter:
+    """One subscription per client; each event goes to the inbox of the run it names.
+
+    The subscription holds only inboxes, never runs, so finished runs can be freed (Dask keeps a
+    topic's handler for the client's lifetime).
+    """
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Inbox] = {}
+        self.subscribed: set[str] = set()
+        self.lock = threading.Lock()
+
+    def open(self, client: Client, token: str) -> Inbox:
+        inbox = Inbox()
+        with self.lock:
+            self.routes[token] = inbox
+            if client.id not in self.subscribed:
+                client.subscribe_topic(output_topic(client), self._on_event)
+                self.subscribed.add(client.id)
+        return inbox
+
+    def close(self, token: str) -> None:
+        self.routes.pop(token, None)
+
+    def _on_event(self, event: tuple[float, dict[str, Any]]) -> None:
+        _, msg = event
+        inbox = self.routes.get(msg.get("token", ""))
+        if inbox is None:
+            return
+        if "timing" in msg:  # sent by a probe task before it finishes, so it is here when the future is
+            start, seconds, count = msg["timing"]
+            inbox.timings[start] = (seconds, count)
+        else:
+            inbox.output.append(OutputRecord(msg.get("index"), msg.get("item", ""), msg.get("worker", ""),
+                                             msg.get("stream", "stdout"), msg.get("text", "")))
+
+
+#: The router of this process (one subscription per client).
+router = EventRouter()
