@@ -3,6 +3,10 @@ hand-written Dask, on the same embedded cluster, measured in turn."""
 
 from __future__ import annotations
 
+import functools
+import gc
+import time
+
 import cloudpickle
 
 from . import work
@@ -21,6 +25,21 @@ def pairwise_tree(client: object, futures: list[object]) -> object:
     return futures[0]
 
 
+def quiet(client: object, timeout: float = 5.0) -> None:
+    """Wait until the scheduler holds no task (the last form's keys are forgotten), then collect
+    the kernel's garbage: what a notebook's next cell finds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        gc.collect()
+        if not client.run_on_scheduler(_task_count):  # type: ignore[attr-defined]
+            return
+        time.sleep(0.01)
+
+
+def _task_count(dask_scheduler: object) -> int:
+    return len(dask_scheduler.tasks)  # type: ignore[attr-defined]
+
+
 def run(s: Settings, rec: Recorder) -> None:
     import dask.bag as db
     from IPython.testing.globalipapp import start_ipython
@@ -30,6 +49,7 @@ def run(s: Settings, rec: Recorder) -> None:
 
     handle = cluster_mod.start_local(gpus="none")  # what the first %%distribute starts
     client = handle.client
+    settle = functools.partial(quiet, client)
     ip = start_ipython()
     ip.run_line_magic("load_ext", "ipydistribute")
     ns = ip.user_ns
@@ -65,6 +85,7 @@ def run(s: Settings, rec: Recorder) -> None:
         ],
         s.slow_repeats,
         items=n1,
+        settle=settle,
         check=lambda v: v == expect1,
     )
     n = s.tiny_items
@@ -90,6 +111,7 @@ def run(s: Settings, rec: Recorder) -> None:
         ],
         s.repeats,
         items=n,
+        settle=settle,
         check=lambda v: v == expect,
     )
 
@@ -115,6 +137,7 @@ def run(s: Settings, rec: Recorder) -> None:
         ],
         s.slow_repeats,
         items=len(big),
+        settle=settle,
     )
 
     # 3. many small items, summed.
@@ -142,6 +165,7 @@ def run(s: Settings, rec: Recorder) -> None:
         ],
         s.slow_repeats,
         items=len(small),
+        settle=settle,
         check=lambda v: v == expect3,
     )
     subset = small_items(s, s.small_items_per_task)
@@ -156,6 +180,7 @@ def run(s: Settings, rec: Recorder) -> None:
         ],
         s.slow_repeats,
         items=len(subset),
+        settle=settle,
         scale=len(small) / len(subset),
     )
 
@@ -187,6 +212,7 @@ def run(s: Settings, rec: Recorder) -> None:
         ],
         s.slow_repeats,
         items=m,
+        settle=settle,
     )
 
     # 7. sum of squares of a list shipped from the notebook.
@@ -224,6 +250,7 @@ def run(s: Settings, rec: Recorder) -> None:
         ],
         s.repeats,
         items=len(data),
+        settle=settle,
         check=lambda v: v == expect7,
     )
     cluster_mod.stop()

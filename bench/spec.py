@@ -139,9 +139,12 @@ class Recorder:
         items: int = 0,
         scale: float = 1.0,
         check: Callable[[Any], bool] | None = None,
+        settle: Callable[[], Any] | None = None,
     ) -> list[Measure]:
         """Time several forms ``(system, form, fn)`` in turn, repetition by repetition, so that
-        the machine's drift (other processes) falls on all of them alike."""
+        the machine's drift (other processes) falls on all of them alike. ``settle`` runs
+        (untimed) before each form: a notebook's cells do not start while the last one's
+        tasks are still being forgotten."""
         measures = [
             Measure(workload, system, form, items=items, scale=scale) for system, form, _ in forms
         ]
@@ -150,6 +153,8 @@ class Recorder:
                 if measure.error:
                     continue
                 try:
+                    if settle is not None:
+                        settle()
                     started = time.perf_counter()
                     value = fn()
                     measure.times.append(time.perf_counter() - started)
