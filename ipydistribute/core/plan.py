@@ -74,7 +74,7 @@ def tapered_sizes(remaining: int, size: int, threads: int, seconds_per_item: flo
     and a round of quarter batches (one per thread each), so that the threads finish together:
     the Dask scheduler hands tasks out in order, and a thread that ends early now waits for a
     quarter of a task at most, not a whole one. No taper when quarter tasks would be shorter
-    than ``MIN_TASK_SECONDS`` or the run has fewer than three rounds."""
+    than ``MIN_TASK_SECONDS``, or when the items do not fill a full round before the taper."""
     threads = max(threads, 1)
     half, quarter = size // 2, size // 4
     tail = threads * (half + quarter)
