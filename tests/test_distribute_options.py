@@ -170,9 +170,9 @@ def test_probe_timings_come_as_events_ahead_of_the_results(ip, client):
     seen = []
     original = run_mod.Run._probe_timings
 
-    def spy(self, futures, batches, keep_on_cluster):
+    def spy(self, futures, batches):
         seen.append([self._inbox.timings.get(b.start) for b in batches])
-        return original(self, futures, batches, keep_on_cluster)
+        return original(self, futures, batches)
 
     run_mod.Run._probe_timings = spy
     try:

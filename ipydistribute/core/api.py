@@ -10,7 +10,7 @@ import cloudpickle
 
 from . import cluster as cluster_mod
 from .cellfunc import CellCode
-from .errors import SpecError
+from .errors import SpecError, describe_error, type_name
 from .events import output_topic
 from .run import Run, RunOptions, make_payload, new_token, start_run, warn_all
 
@@ -38,10 +38,9 @@ def capture(names: Iterable[str], namespace: Mapping[str, Any],
         try:
             captured[name] = cloudpickle.dumps(value)
         except Exception as exc:
-            kind = type(value).__module__ + "." + type(value).__qualname__
             raise SpecError(
-                f"cannot send `{name}` (a {kind.removeprefix('builtins.')}) to the workers: "
-                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; create it inside "
+                f"cannot send `{name}` (a {type_name(value)}) to the workers: "
+                f"{describe_error(exc)}; create it inside "
                 f"the cell, or once per worker with `%%distribute --all`"
             ) from None
     return captured

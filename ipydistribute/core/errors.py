@@ -24,6 +24,18 @@ def shorten(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def type_name(value: Any) -> str:
+    """``numpy.ndarray``, ``_thread.lock``, ``list``: the type of ``value`` as users import it."""
+    kind = type(value)
+    return f"{kind.__module__}.{kind.__qualname__}".removeprefix("builtins.")
+
+
+def describe_error(exc: BaseException, limit: int = 160) -> str:
+    """``TypeError: first line of the message``, for one-line errors."""
+    lines = str(exc).splitlines()
+    return f"{type(exc).__name__}: {shorten(lines[0], limit) if lines else ''}"
+
+
 def safe_repr(value: Any, limit: int = 120) -> str:
     """``repr`` that never raises and never returns a huge string."""
     try:

@@ -23,7 +23,8 @@ class OutputRecord:
 
 
 def output_topic(client: Client) -> str:
-    """The event topic that carries workers' print() output to this client (all its runs)."""
+    """The event topic that carries workers' print() output and probe timings to this client
+    (all its runs)."""
     return f"ipydistribute-output-{client.id}"
 
 

@@ -9,6 +9,7 @@ and :meth:`Run.cancel` removes every task of the run from the cluster.
 from __future__ import annotations
 
 import collections
+import functools
 import itertools
 import secrets
 import threading
@@ -24,7 +25,17 @@ from dask.utils import format_bytes
 from distributed import Client, Future
 
 from . import config, plan
-from .errors import CellError, ItemError, ItemFailure, RunLostError, SpecError, safe_repr, shorten
+from .errors import (
+    CellError,
+    ItemError,
+    ItemFailure,
+    RunLostError,
+    SpecError,
+    describe_error,
+    safe_repr,
+    shorten,
+    type_name,
+)
 from .events import Inbox, OutputRecord, router
 from .kept import KeptResults, KeptValue
 from .task import Batch, BatchResult, Partial, Payload, reduce_partials, run_batch
@@ -151,7 +162,6 @@ class Run:
         self._payload_ref: Any = payload
         self._futures: dict[Any, Future] = {}  # every live future of this run, by key
         self._batch_futures: list[Future] = []
-        self._fetched: dict[int, BatchResult] = {}  # map results fetched early (the timing probe)
         self._items_of: dict[Any, int] = {}
         self._first_item: dict[Any, tuple[int, Any]] = {}  # key -> (index, item) of its first item
         self._finished: collections.deque[Future] = collections.deque()
@@ -361,9 +371,14 @@ class Run:
                 batches.append(batch)
             if not batches:
                 return
-            futures = self._submit(batches)
-            if tree is not None:
-                self._add_leaves(tree, futures)
+            self._submit_leaves(batches, tree)
+
+    def _submit_leaves(self, batches: list[Batch], tree: plan.TreeReducer | None) -> list[Future]:
+        """Submit map batches and, with a reducer, lay them into the tree as its next leaves."""
+        futures = self._submit(batches)
+        if tree is not None:
+            self._add_leaves(tree, futures)
+        return futures
 
     def _take(self, batcher: plan.Batcher, size: int) -> Batch | None:
         try:
@@ -380,16 +395,11 @@ class Run:
             batch.probe = True
         if not first:
             return None
-        futures = self._submit(first)
-        if tree is not None:
-            self._add_leaves(tree, futures)
+        futures = self._submit_leaves(first, tree)
         # A second wave of the same size keeps every thread busy while the timing comes back
         # (slow items would otherwise leave the workers idle for a round trip).
         if batcher.remaining is not None and batcher.remaining >= 4 * size * len(first):
-            second = [b for b in (self._take(batcher, size) for _ in first) if b is not None]
-            wave = self._submit(second)
-            if tree is not None:
-                self._add_leaves(tree, wave)
+            self._submit_leaves([b for b in (self._take(batcher, size) for _ in first) if b is not None], tree)
         finished, finished_batches = [], []
         for future, batch in zip(futures, first):
             while not future.done():
@@ -403,23 +413,16 @@ class Run:
                 continue
             finished.append(future)
             finished_batches.append(batch)
-        timings = self._probe_timings(finished, finished_batches, keep_on_cluster=self.options.keep or tree is not None)
+        timings = self._probe_timings(finished, finished_batches)
         return sum(t for t, _ in timings) / max(1, sum(n for _, n in timings)) if timings else None
 
-    def _probe_timings(self, futures: list[Future], batches: list[Batch],
-                       keep_on_cluster: bool) -> list[tuple[float, int]]:
-        """(seconds, items) of the finished probe tasks: from their events, else in one round trip."""
-        if not futures:
-            return []
+    def _probe_timings(self, futures: list[Future], batches: list[Batch]) -> list[tuple[float, int]]:
+        """(seconds, items) of the finished probe tasks: from their events (sent ahead of the
+        results), else in one round trip that leaves the values on the workers."""
         reported = [self._inbox.timings.get(batch.start) for batch in batches]
         if all(timing is not None for timing in reported):
             return [timing for timing in reported if timing is not None]
-        if keep_on_cluster:  # the values stay on the workers: only their timings come here
-            return list(self.client.gather(self.client.map(_elapsed_of, futures, pure=False)))
-        results = self.client.gather(futures)
-        for future, result in zip(futures, results):
-            self._fetched[self._batch_futures.index(future)] = result
-        return [_elapsed_of(result) for result in results]
+        return list(self.client.gather(self.client.map(_elapsed_of, futures, pure=False)))
 
     def _wait_for_room(self, cap: int) -> int:
         """Wait until fewer than ``cap`` tasks are in flight; returns how many may be added."""
@@ -574,11 +577,8 @@ class Run:
         if self.options.keep:
             lengths = [self._items_of[f.key] for f in self._batch_futures]
             return KeptResults(self.client, list(self._batch_futures), lengths, self.label)
-        missing = [f for i, f in enumerate(self._batch_futures) if i not in self._fetched]
-        self._check_result_size(missing)
-        gathered = iter(self.client.gather(missing))
-        batches = [self._fetched[i] if i in self._fetched else next(gathered)
-                   for i in range(len(self._batch_futures))]
+        self._check_result_size(self._batch_futures)
+        batches: list[BatchResult] = self.client.gather(self._batch_futures)
         values = [value for batch in batches for value in batch.values]
         failures = [f for batch in batches for f in batch.failures]
         self._note_skipped(failures, len(failures))
@@ -663,11 +663,9 @@ def _pack(batch: Batch) -> None:
         batch.pack()
     except Exception as batch_error:
         offset, item, error = _first_unpicklable(batch.items) or (0, None, batch_error)
-        kind = type(item).__module__ + "." + type(item).__qualname__
-        reason = shorten(str(error).splitlines()[0], 160) if str(error) else ""
         raise SpecError(
-            f"item {batch.start + offset:,} ({safe_repr(item, 60)}, a {kind.removeprefix('builtins.')}) cannot be "
-            f"sent to the workers: {type(error).__name__}: {reason}; give the cell plain data "
+            f"item {batch.start + offset:,} ({safe_repr(item, 60)}, a {type_name(item)}) cannot be "
+            f"sent to the workers: {describe_error(error)}; give the cell plain data "
             f"(numbers, strings, arrays, paths) and build such objects inside the cell"
         ) from None
 
@@ -681,6 +679,7 @@ def _first_unpicklable(items: Any) -> tuple[int, Any, Exception] | None:
     return None
 
 
+@functools.cache
 def _not_associative() -> dict[Any, str]:
     import statistics
 

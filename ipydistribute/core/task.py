@@ -175,7 +175,7 @@ class _Prepared:
         (the :class:`_Cursor` counts the values to know which item runs).
 
         A one-expression cell is compiled into the loop itself (its namespace is shared by the
-        items, since such a cell assigns nothing): about 0.1 us per item. Other cells run as
+        items, since such a cell assigns nothing): about 0.05 us per item. Other cells run as
         module code in a fresh namespace per item.
         """
         cell = self.cell
@@ -365,8 +365,6 @@ def _send_event(worker: Any, topic: str, msg: dict[str, Any]) -> None:
     if worker is not None:
         worker.log_event(topic, msg)
         return
-    if "text" not in msg:
-        return
     target = sys.__stdout__ if msg["stream"] == "stdout" else sys.__stderr__
     if target is not None:
         target.write(msg["text"])
@@ -454,8 +452,9 @@ def run_batch(batch: Batch | BatchResult, payload: Payload) -> BatchResult | Par
         # Raised outside the except block: Dask pickles an exception's __context__ (tblib), and the
         # user's exception may not pickle; the failure already carries it as plain data.
         raise error
-    if isinstance(batch, Batch) and batch.probe and payload.topic:
-        _send_event(_current_worker(), payload.topic, {"token": payload.token, "timing": (start, elapsed, len(items))})
+    dask_worker = _current_worker()
+    if isinstance(batch, Batch) and batch.probe and payload.topic and dask_worker is not None:
+        dask_worker.log_event(payload.topic, {"token": payload.token, "timing": (start, elapsed, len(items))})
     if prepared.reducer is None:
         return BatchResult(start, values, failures, elapsed, worker)
     value = _reduce(prepared, values, worker) if values else _NOTHING
