@@ -165,19 +165,19 @@ def test_auto_batching_times_its_probe_without_an_event_topic(client, reduce):
 
 
 def test_probe_timings_come_as_events_ahead_of_the_results(ip, client):
-    from ipydistribute.core import run as run_mod
+    from ipydistribute.core.mapping import MapSubmission
 
     seen = []
-    original = run_mod.Run._probe_timings
+    original = MapSubmission._probe_timings
 
     def spy(self, futures, batches):
-        seen.append([self._inbox.timings.get(b.start) for b in batches])
+        seen.append([self.driver.probe_timing(b.start) for b in batches])
         return original(self, futures, batches)
 
-    run_mod.Run._probe_timings = spy
+    MapSubmission._probe_timings = spy
     try:
         assert ip.run_cell_magic("distribute", "x in range(10_000) --reduce sum --view none", "x * x") == sum(
             x * x for x in range(10_000))
     finally:
-        run_mod.Run._probe_timings = original
+        MapSubmission._probe_timings = original
     assert len(seen) == 1 and seen[0] and all(t is not None and t[1] >= 1 for t in seen[0])

@@ -34,6 +34,8 @@ _ENGINE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _SKIP_FRAMES = (_ENGINE_DIR,)
 _FAILURES_KEPT = 10  # failures a partial carries up the reduction tree; the rest are counted
 _FLUSH_SECONDS = 0.5
+_FOLD_BYTES = 16 << 20  # values a reducing batch holds before folding them
+_FOLD_MAX = 4096  # items per fold at most
 
 
 @dataclass
@@ -47,6 +49,7 @@ class Payload:
     captured: dict[str, bytes] = field(default_factory=dict)
     reducer: bytes | None = None
     on_error: str = "raise"
+    retries: int = 0  # attempts after the first for each item that raises
     topic: str | None = None  # event topic that carries print() output back to the kernel
     output_limit: int = 64 * 1024  # characters of output kept per item
     store_names: bool = False  # --all: keep the cell's top-level names on the worker
@@ -420,7 +423,11 @@ def _items_of(batch: Batch | BatchResult) -> tuple[int, Sequence[Any]]:
 
 
 def run_batch(batch: Batch | BatchResult, payload: Payload) -> BatchResult | Partial:
-    """Run the cell once per item of ``batch``; reduce the batch when the run has a reducer."""
+    """Run the cell once per item of ``batch``; reduce the batch when the run has a reducer.
+
+    An item that raises runs again, up to ``payload.retries`` times, before it counts as failed;
+    its batch-mates do not run again.
+    """
     prepared = _prepare(payload)
     worker = _worker_address()
     start, items = _items_of(batch)
@@ -428,16 +435,26 @@ def run_batch(batch: Batch | BatchResult, payload: Payload) -> BatchResult | Par
     cursor = _Cursor(values)  # the item running now: read by output capture and on failure
     failures: list[ItemFailure] = []
     error: ItemError | None = None
+    attempts: dict[int, int] = {}  # offset -> retries used
+    fold = _Fold(prepared, values, worker) if prepared.reducer is not None else None
     with _captured(payload, worker, start, items, cursor):
         started = time.perf_counter()  # the items' own time: what auto batching sizes tasks by
-        offset = 0
-        while offset < len(items):
+        offset, count = 0, len(items)
+        while offset < count:
+            stop = count if fold is None else min(count, offset + fold.chunk)
             cursor.restart(offset)
             try:
-                prepared.run_items(items, offset, values.append)
-                break
+                if stop == count:
+                    prepared.run_items(items, offset, values.append)
+                else:  # a slice, so the loop stops where the values are folded
+                    prepared.run_items(items[offset:stop], 0, values.append)
+                offset = stop
             except (Exception, SystemExit, KeyboardInterrupt) as exc:  # an item must not end the worker
                 failed = cursor.offset()
+                if attempts.get(failed, 0) < payload.retries:
+                    attempts[failed] = attempts.get(failed, 0) + 1
+                    offset = failed
+                    continue
                 failure = ItemFailure.from_exception(exc, start + failed, safe_repr(items[failed]), worker,
                                                      _SKIP_FRAMES)
                 if payload.on_error == "raise":
@@ -447,6 +464,8 @@ def run_batch(batch: Batch | BatchResult, payload: Payload) -> BatchResult | Par
                 if payload.on_error == "collect":
                     values.append(failure)
                 offset = failed + 1
+            if fold is not None:
+                fold.fold()
         elapsed = time.perf_counter() - started
     if error is not None:
         # Raised outside the except block: Dask pickles an exception's __context__ (tblib), and the
@@ -455,10 +474,35 @@ def run_batch(batch: Batch | BatchResult, payload: Payload) -> BatchResult | Par
     dask_worker = _current_worker()
     if isinstance(batch, Batch) and batch.probe and payload.topic and dask_worker is not None:
         dask_worker.log_event(payload.topic, {"token": payload.token, "timing": (start, elapsed, len(items))})
-    if prepared.reducer is None:
+    if fold is None:
         return BatchResult(start, values, failures, elapsed, worker)
-    value = _reduce(prepared, values, worker) if values else _NOTHING
-    return Partial(value, len(values), failures[:_FAILURES_KEPT], len(failures), elapsed)
+    value = values[0] if values else _NOTHING
+    return Partial(value, fold.count, failures[:_FAILURES_KEPT], len(failures), elapsed)
+
+
+class _Fold:
+    """Reduces a batch's values as they are made, so a batch holds a few values at a time, not
+    all of them: 60 arrays of 16 MB in one batch would otherwise all be alive together.
+
+    The items run in chunks sized from the first value (about ``_FOLD_BYTES`` of values per
+    chunk, at most ``_FOLD_MAX`` items: small values cost one reducer call per 4,096 items).
+    """
+
+    def __init__(self, prepared: _Prepared, values: list[Any], worker: str):
+        self.prepared = prepared
+        self.values = values
+        self.worker = worker
+        self.chunk = 1  # the first value sizes the chunks
+        self.count = 0  # values folded in
+
+    def fold(self) -> None:
+        values = self.values
+        if self.chunk == 1 and self.count == 0 and values:
+            self.chunk = max(1, min(_FOLD_MAX, _FOLD_BYTES // max(1, int(sizeof(values[-1])))))
+        fresh = len(values) - (1 if self.count else 0)
+        if fresh:  # the reducer sees every value, also the first, as it did on whole batches
+            self.count += fresh
+            values[:] = [_reduce(self.prepared, values, self.worker)]
 
 
 def _store_names(namespace: dict[str, Any], prepared: _Prepared) -> None:

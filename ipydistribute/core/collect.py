@@ -1,0 +1,126 @@
+"""Bringing a run's results home: map values streamed into the kernel as their tasks finish (so
+a worker lost late costs only its unfinished items), and the final value of each kind of run."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Any
+
+import cloudpickle
+from dask.sizeof import sizeof
+from dask.utils import format_bytes
+from distributed import Future
+
+from . import config
+from .errors import ItemFailure, SpecError, safe_repr
+from .kept import KeptResults, KeptValue
+from .ledger import Ledger
+from .submit import Submitter
+from .task import BatchResult, Partial
+
+if TYPE_CHECKING:
+    from .run import RunOptions
+
+#: Finished map tasks are fetched together at most this often (one round trip per fetch: 10,000
+#: one-item tasks would otherwise cost a round trip each).
+FETCH_INTERVAL = 0.05
+
+
+class Collector:
+    def __init__(self, submitter: Submitter, ledger: Ledger, options: RunOptions, label: str,
+                 streams: bool):
+        self.submitter = submitter
+        self.ledger = ledger
+        self.options = options
+        self.label = label
+        self.streams = streams  # map values come home as they finish
+        self.warnings: list[str] = []
+        self.failures: list[ItemFailure] = []
+        self._waiting: list[Future] = []
+        self._last_fetch = 0.0
+        self._home_bytes = 0
+        self._limit = config.nbytes("result-limit")
+
+    # --- while the run goes --------------------------------------------------------------------
+
+    def finished(self, future: Future) -> None:
+        """A map task finished: its values will come home with the next fetch."""
+        if self.streams:
+            self._waiting.append(future)
+
+    def fetch(self, force: bool = False) -> None:
+        """Bring the waiting values home (at most every ``FETCH_INTERVAL`` unless ``force``)."""
+        if not self._waiting or (not force and time.monotonic() - self._last_fetch < FETCH_INTERVAL):
+            return
+        futures, self._waiting = self._waiting, []
+        self._last_fetch = time.monotonic()
+        results: list[BatchResult] = self.submitter.client.gather(futures)
+        keys: list[Hashable] = []
+        for future, result in zip(futures, results):
+            self._home_bytes += int(sizeof(result))
+            self.ledger.home(future.key, result)
+            keys.append(future.key)
+        self.submitter.release(keys)
+        if self._home_bytes > self._limit:
+            raise self._too_large(self._home_bytes)
+
+    # --- at the end ----------------------------------------------------------------------------
+
+    def value(self, mode: str, root: Future | None, reducer: bytes | None) -> Any:
+        if mode == "all":
+            results = self.submitter.client.gather(self.submitter.map_futures)
+            return {r.worker: r.values[0] for r in results}
+        if reducer is not None:
+            return self._reduced(root, reducer)
+        if self.options.keep:
+            lengths = [e.count for e in self.ledger.entries("map")]
+            return KeptResults(self.submitter.client, list(self.submitter.map_futures), lengths, self.label)
+        self.fetch(force=True)
+        batches = self.ledger.results_in_order()
+        values = [value for batch in batches for value in batch.values]
+        failures = [f for batch in batches for f in batch.failures]
+        self._note_skipped(failures, len(failures))
+        if mode == "single":
+            return values[0] if values else None
+        return values
+
+    def _reduced(self, root: Future | None, reducer: bytes) -> Any:
+        if root is None:  # no items at all
+            return _reduce_empty(reducer)
+        if self.options.keep:
+            return KeptValue(root, self.label)
+        sizes = self.submitter.client.nbytes(keys=[root.key], summary=False)
+        total = sum(sizes.values())
+        if total > self._limit:
+            raise self._too_large(total)
+        partial: Partial = root.result()
+        self._note_skipped(partial.failures, partial.failure_count)
+        if partial.count == 0:
+            return _reduce_empty(reducer)
+        return partial.value
+
+    def _too_large(self, total: int) -> SpecError:
+        return SpecError(
+            f"the results of {self.label} are {format_bytes(total)}, more than the "
+            f"{format_bytes(self._limit)} ipydistribute.result-limit allows into the kernel: leave them on "
+            "the cluster with --keep (then reduce them or gather parts), reduce them with --reduce, "
+            "or raise the limit with dask.config.set({'ipydistribute.result-limit': '8GiB'})")
+
+    def _note_skipped(self, failures: list[ItemFailure], count: int) -> None:
+        if not count:
+            return
+        self.failures.extend(failures)
+        if self.options.on_error == "skip":
+            first = failures[0] if failures else None
+            detail = f"; first: {first.exc_type}: {first.message} ({first.where()})" if first else ""
+            self.warnings.append(f"{count} item(s) of {self.label} failed and were skipped{detail}")
+
+
+def _reduce_empty(reducer_bytes: bytes) -> Any:
+    reducer = cloudpickle.loads(reducer_bytes)
+    try:
+        return reducer([])
+    except Exception as exc:
+        raise SpecError(f"no item produced a value, and the reducer {safe_repr(reducer, 60)} "
+                        f"fails on nothing ({type(exc).__name__}: {exc}); give it a default") from None

@@ -1,0 +1,187 @@
+"""How a map run feeds its items to the cluster: the timing probe of auto batching, batch sizes,
+and how many tasks may be in flight.
+
+A sized input is submitted at once, except under ``--reduce`` with large partials: then at most
+2 x threads map tasks are in flight, so finished partials are folded before more are made (60
+arrays of 16 MB summed: see docs/design.md). A generator is always pulled only as fast as the
+cluster works through it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING, Any, Protocol
+
+from distributed import Future
+
+from . import plan
+from .errors import SpecError, shorten
+from .kept import KeptResults
+from .reduction import TreeReduction
+from .submit import Submitter
+from .task import Batch, BatchResult, Partial
+
+if TYPE_CHECKING:
+    import threading
+
+    from .run import RunOptions
+
+#: A partial at least this large makes a reduction keep its map tasks in flight bounded.
+LARGE_PARTIAL_BYTES = 1 << 20
+
+
+class Driver(Protocol):
+    """What the map strategy needs from the run's driver."""
+
+    threads: int
+    stopped: threading.Event
+
+    def pump(self, timeout: float) -> None:
+        """Handle tasks that ended (raises the run's error, if any)."""
+
+    def probe_timing(self, start: int) -> tuple[float, int] | None:
+        """The timing a probe batch sent ahead of its result, if it arrived."""
+
+
+class MapSubmission:
+    def __init__(self, driver: Driver, submitter: Submitter, options: RunOptions, tree: TreeReduction | None):
+        self.driver = driver
+        self.submitter = submitter
+        self.options = options
+        self.tree = tree
+        self.batch_size: int | None = options.batch  # items per task, once chosen
+        self.max_in_flight: int | None = None  # bound on tasks in flight, when there is one
+        self._check_partials = False  # a reduction bounded until its partials prove small
+
+    def run(self, items: Any) -> None:
+        if isinstance(items, KeptResults):
+            futures = self.submitter.kept(items)
+            if self.tree is not None:
+                self.tree.fan_in = plan.fan_in_for(len(futures), self.options.fan_in)
+                self.tree.add_leaves(futures)
+        else:
+            self._submit_batches(plan.Batcher(items))
+        if self.tree is not None and not self.driver.stopped.is_set():
+            self.tree.fold()
+
+    def _submit_batches(self, batcher: plan.Batcher) -> None:
+        sized = batcher.remaining is not None
+        threads = self.driver.threads
+        bound = max(4, 2 * threads)
+        cap = self.options.max_in_flight or (None if sized and self.tree is None else bound)
+        self._check_partials = sized and self.tree is not None and not self.options.max_in_flight
+        self.max_in_flight = cap
+        size = self.options.batch
+        planned: list[int] = []  # sizes of the batches of a sized input cut by auto batching
+        if size is None:
+            length = batcher.remaining
+            if length is not None and length <= threads * plan.TASKS_PER_THREAD:
+                size = 1
+            else:
+                seconds = self._probe(batcher)
+                size = plan.auto_batch_size(batcher.remaining, threads, seconds,
+                                            self.options.target_task_seconds, self.options.max_batch)
+                if seconds is not None and batcher.remaining:
+                    planned = plan.tapered_sizes(batcher.remaining, size, threads, seconds)
+        self.batch_size = size
+        sizes = itertools.chain(planned, itertools.repeat(size))
+        if self.tree is not None and batcher.remaining is not None:
+            leaves = len(self.submitter.map_futures) + (len(planned) or -(-batcher.remaining // size))
+            self.tree.fan_in = plan.fan_in_for(leaves, self.options.fan_in)
+        while not self.driver.stopped.is_set():
+            room = None if self.max_in_flight is None else self._wait_for_room()
+            if room == 0:
+                continue
+            batches: list[Batch] = []
+            while room is None or len(batches) < room:
+                batch = self._take(batcher, next(sizes))
+                if batch is None:
+                    break
+                batches.append(batch)
+            if not batches:
+                return
+            self._submit_leaves(batches)
+
+    def _submit_leaves(self, batches: list[Batch]) -> list[Future]:
+        """Submit map batches and, with a reducer, lay them into the tree as its next leaves."""
+        futures = self.submitter.batches(batches)
+        if self.tree is not None:
+            self.tree.add_leaves(futures)
+        return futures
+
+    def _take(self, batcher: plan.Batcher, size: int) -> Batch | None:
+        try:
+            return batcher.take(size)
+        except Exception as exc:
+            raise SpecError(f"the iterable raised after {batcher.position:,} items: {type(exc).__name__}: "
+                            f"{shorten(str(exc), 200)}; nothing was stored") from exc
+
+    def _wait_for_room(self) -> int:
+        """Wait until fewer than the bound of tasks are in flight; returns how many may be added."""
+        while True:
+            self.driver.pump(0.1)
+            if self.driver.stopped.is_set():
+                return 0
+            if self._check_partials:
+                self._lift_bound_if_partials_small()
+                if self.max_in_flight is None:
+                    return 1 << 30
+            assert self.max_in_flight is not None
+            room = self.max_in_flight - self.submitter.ledger.in_flight()
+            if room > 0:
+                return room
+
+    def _lift_bound_if_partials_small(self) -> None:
+        """A reduction of small partials (sums, counts) needs no bound: one look at the size of
+        the first finished partial decides (one round trip)."""
+        finished = [f for f in self.submitter.map_futures if f.status == "finished"]
+        if not finished:
+            return
+        self._check_partials = False
+        sizes = self.submitter.client.nbytes(keys=[finished[0].key], summary=False)
+        if sizes and max(sizes.values()) < LARGE_PARTIAL_BYTES:
+            self.max_in_flight = None
+
+    def _probe(self, batcher: plan.Batcher) -> float | None:
+        """Run and time a few items per thread; returns seconds per item (None if none finished)."""
+        threads = self.driver.threads
+        size = plan.probe_size(batcher.remaining, threads)
+        first = [b for b in (self._take(batcher, size) for _ in range(max(1, threads))) if b is not None]
+        for batch in first:
+            batch.probe = True
+        if not first:
+            return None
+        futures = self._submit_leaves(first)
+        # A second wave of the same size keeps every thread busy while the timing comes back
+        # (slow items would otherwise leave the workers idle for a round trip).
+        if batcher.remaining is not None and batcher.remaining >= 4 * size * len(first):
+            self._submit_leaves([b for b in (self._take(batcher, size) for _ in first) if b is not None])
+        finished, finished_batches = [], []
+        for future, batch in zip(futures, first):
+            while not future.done():
+                if self.driver.stopped.is_set():
+                    raise KeyboardInterrupt
+                self.driver.pump(0.05)
+            self.driver.pump(0)
+            if future.status != "finished":
+                continue
+            finished.append(future)
+            finished_batches.append(batch)
+        if self._check_partials:
+            self._lift_bound_if_partials_small()
+        timings = self._probe_timings(finished, finished_batches)
+        return sum(t for t, _ in timings) / max(1, sum(n for _, n in timings)) if timings else None
+
+    def _probe_timings(self, futures: list[Future], batches: list[Batch]) -> list[tuple[float, int]]:
+        """(seconds, items) of the finished probe tasks: from their events (sent ahead of the
+        results), else in one round trip that leaves the values on the workers."""
+        reported = [self.driver.probe_timing(batch.start) for batch in batches]
+        if all(timing is not None for timing in reported):
+            return [timing for timing in reported if timing is not None]
+        client = self.submitter.client
+        return list(client.gather(client.map(_elapsed_of, futures, pure=False)))
+
+
+def _elapsed_of(result: BatchResult | Partial) -> tuple[float, int]:
+    n = len(result.values) + len(result.failures) if isinstance(result, BatchResult) else result.count
+    return result.elapsed, n

@@ -1,0 +1,58 @@
+"""The tree reduction of a run on the cluster: map partials combined ``fan_in`` at a time as they
+are submitted, in item order, each round of reduce tasks in one call.
+
+The run keeps a leaf's future only until the reduce task that consumes it has ended, so Dask
+frees each partial once it is folded in; with the run's bound on map tasks in flight, a reduction
+holds about ``fan_in`` + 2 x threads partials at once, whatever the number of items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+from distributed import Future
+
+from . import plan
+from .submit import Submitter
+
+
+class TreeReduction:
+    def __init__(self, submitter: Submitter, fan_in: int):
+        self.submitter = submitter
+        self.tree = plan.TreeReducer(fan_in)
+        self.inputs: dict[Hashable, list[Hashable]] = {}  # reduce task -> the tasks it consumes
+        self.root: Future | None = None
+
+    @property
+    def fan_in(self) -> int:
+        return self.tree.fan_in
+
+    @fan_in.setter
+    def fan_in(self, value: int) -> None:
+        self.tree.fan_in = value
+
+    def add_leaves(self, futures: list[Future]) -> None:
+        self._combine([group for future in futures for group in self.tree.add(future)])
+
+    def fold(self) -> Future | None:
+        """Combine what is left, level by level; returns the root (None without leaves)."""
+        while groups := self.tree.pending_groups():
+            self._combine(groups)
+        self.root = self.tree.root()
+        return self.root
+
+    def consumed_by(self, key: Hashable) -> list[Hashable]:
+        """The tasks that the reduce task ``key`` consumed (no longer needed once it ended)."""
+        return self.inputs.pop(key, [])
+
+    def _combine(self, groups: list[tuple[int, list[Future]]]) -> None:
+        """Submit a reduce task per group, add the results one level up, and repeat while that
+        completes groups."""
+        while groups:
+            to_reduce = [(level, group) for level, group in groups if len(group) > 1]
+            reduced = self.submitter.reduce(to_reduce)
+            for (_, group), future in zip(to_reduce, reduced):
+                self.inputs[future.key] = [f.key for f in group]
+            nodes = iter(reduced)
+            placed = [(level, group[0] if len(group) == 1 else next(nodes)) for level, group in groups]
+            groups = [up for level, node in placed for up in self.tree.add(node, level)]

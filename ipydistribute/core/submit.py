@@ -1,0 +1,162 @@
+"""Putting a run's tasks on the cluster: map batches, the one task of a cell without items, one
+task per worker for ``--all``, and reduce tasks. Every task is recorded in the run's ledger and
+its future kept until the run no longer needs it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any
+
+import cloudpickle
+from distributed import Client, Future
+
+from .errors import SpecError, describe_error, safe_repr, type_name
+from .kept import KeptResults
+from .ledger import Ledger, Role
+from .task import Batch, Payload, reduce_partials, run_batch
+
+if TYPE_CHECKING:
+    from .run import RunOptions
+
+
+class Submitter:
+    """Submits the tasks of one run and keeps their futures.
+
+    ``on_done`` is called (from Dask's thread) with each future of the run that ends.
+    """
+
+    def __init__(self, client: Client, payload: Payload, options: RunOptions, ledger: Ledger,
+                 workers: list[str], on_done: Callable[[Future], None], stopped: threading.Event):
+        self.client = client
+        self.payload = payload
+        self.options = options
+        self.ledger = ledger
+        self.workers = workers
+        self._on_done = on_done
+        self._stopped = stopped
+        self._payload_ref: Any = payload
+        self.futures: dict[Hashable, Future] = {}  # every future the run still needs, by key
+        self.map_futures: list[Future] = []  # in submission (= item) order, for --keep and --all
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = {}
+
+    def prepare_payload(self) -> None:
+        """Scatter a large payload once instead of sending it with every task."""
+        payload = self.payload
+        size = sum(len(b) for b in payload.captured.values()) + len(payload.func or b"")
+        size += len(payload.reducer or b"")
+        if size > self.options.scatter_threshold:
+            self._payload_ref = self.client.scatter(payload, hash=False, workers=self.workers)
+            self.futures[self._payload_ref.key] = self._payload_ref
+
+    def key(self, role: str) -> tuple[str, int]:
+        """The next task key of ``role``: ``(LABEL-ROLE-TOKEN, n)``, grouped by Dask as LABEL-ROLE."""
+        with self._lock:
+            n = self._counts.get(role, 0)
+            self._counts[role] = n + 1
+        return (f"{self.payload.label}-{role}-{self.payload.token}", n)
+
+    def _task_options(self) -> dict[str, Any]:
+        # No Dask retries: items are retried one by one inside their batch (run_batch), and a
+        # task of a dead worker is rescheduled by Dask without counting as a retry.
+        return dict(pure=False, resources=self.options.all_resources() or None,
+                    workers=self.options.workers, allow_other_workers=False)
+
+    def batches(self, batches: list[Batch], role: Role = "map") -> list[Future]:
+        keys = [self.key("map" if role == "map" else "run") for _ in batches]
+        for batch in batches:
+            pack(batch)
+        futures = self.client.map(run_batch, batches, key=keys, payload=self._payload_ref, **self._task_options())
+        for future, batch in zip(futures, batches):
+            self.ledger.add(future.key, role, batch.start, batch.count, batch.items[0] if batch.count else None)
+        self.map_futures.extend(futures)
+        self._track(futures)
+        return futures
+
+    def kept(self, kept: KeptResults) -> list[Future]:
+        """Map over results an earlier run left on the cluster (each is a batch already)."""
+        keys = [self.key("map") for _ in kept.futures]
+        futures = self.client.map(run_batch, kept.futures, key=keys, payload=self._payload_ref,
+                                  **self._task_options())
+        start = 0
+        for future, length in zip(futures, kept.lengths):
+            self.ledger.add(future.key, "map", start, length)
+            start += length
+        self.map_futures.extend(futures)
+        self._track(futures)
+        return futures
+
+    def all_workers(self) -> list[Future]:
+        futures = []
+        for address in self.workers:
+            key = self.key("all")
+            futures.append(self.client.submit(run_batch, Batch(0, [None]), key=key, payload=self._payload_ref,
+                                              pure=False, workers=[address], allow_other_workers=False))
+            self.ledger.add(key, "all", 0, 1)
+        self.map_futures.extend(futures)
+        self._track(futures)
+        return futures
+
+    def reduce(self, groups: list[tuple[int, list[Future]]]) -> list[Future]:
+        """One reduce task per group of partials (a level of the tree in one call)."""
+        if not groups:
+            return []
+        keys = [self.key(f"reduce{level}") for level, _ in groups]
+        futures = self.client.map(reduce_partials, [group for _, group in groups], key=keys,
+                                  payload=self._payload_ref, pure=False)
+        for future in futures:
+            self.ledger.add(future.key, "reduce")
+        self._track(futures)
+        return futures
+
+    def _track(self, futures: list[Future]) -> None:
+        with self._lock:
+            for future in futures:
+                self.futures[future.key] = future
+        for future in futures:
+            future.add_done_callback(self._on_done)
+        if self._stopped.is_set():  # cancelled while this submission was on its way
+            self.cancel_all()
+
+    def release(self, keys: list[Hashable]) -> None:
+        """The run no longer needs these tasks: Dask frees their results once nothing else does."""
+        with self._lock:
+            for key in keys:
+                self.futures.pop(key, None)
+
+    def cancel_all(self) -> None:
+        with self._lock:
+            futures = list(self.futures.values())
+        if futures:
+            try:
+                self.client.cancel(futures, force=True)
+            except Exception:  # the client may already be closed: nothing is left to cancel then
+                pass
+
+    def clear(self) -> None:
+        with self._lock:
+            self.futures.clear()
+        self.map_futures = []
+
+
+def pack(batch: Batch) -> None:
+    """Pickle a batch's items now, in the kernel, so that an item that cannot be sent is named."""
+    try:
+        batch.pack()
+    except Exception as batch_error:
+        offset, item, error = _first_unpicklable(batch.items) or (0, None, batch_error)
+        raise SpecError(
+            f"item {batch.start + offset:,} ({safe_repr(item, 60)}, a {type_name(item)}) cannot be "
+            f"sent to the workers: {describe_error(error)}; give the cell plain data "
+            f"(numbers, strings, arrays, paths) and build such objects inside the cell"
+        ) from None
+
+
+def _first_unpicklable(items: Any) -> tuple[int, Any, Exception] | None:
+    for offset, item in enumerate(items):
+        try:
+            cloudpickle.dumps(item)
+        except Exception as exc:
+            return offset, item, exc
+    return None
