@@ -165,3 +165,23 @@ def test_scheduler_killed_the_cell_fails_clearly_and_a_new_cluster_works(tmp_pat
             assert kernel.ok("%distribute x + 1 for x in range(3)").value() == "[1, 2, 3]"
     finally:
         procs.close()
+
+
+def test_worker_killed_at_ninety_percent_recomputes_none_of_the_items_it_had_finished(faulty, tmp_path):
+    ip, p, client = faulty
+    ip.user_ns["LOG"] = str(tmp_path)
+    cell = ("import os, time\nopen(os.path.join(LOG, f'{x}.log'), 'a').write('.')\n"
+            "time.sleep(0.2)\nx * x")
+    run = _run(ip, "x in range(40) --batch 1", cell)
+    while sum(1 for e in run.ledger.entries("map") if e.state == "home") < 36:
+        assert not run.done(), "the run ended before 90% of its items came home"
+        time.sleep(0.02)
+    home = {e.start for e in run.ledger.entries("map") if e.state == "home"}
+    before = worker_pids(client)
+    assert kill_pid(before["w1"], _owners(p))
+    assert run.result(timeout=120) == [x * x for x in range(40)]
+    runs = {int(f.stem): len(f.read_text()) for f in tmp_path.glob("*.log")}
+    assert all(runs[x] == 1 for x in home), {x: runs[x] for x in home if runs[x] != 1}
+    record("late-kill", f"40 items x 0.2 s, w1 killed with {len(home)} items home: "
+           f"{sum(n - 1 for n in runs.values())} items ran again (all unfinished ones)")
+    wait_for_workers(client, 2)

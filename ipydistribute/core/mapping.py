@@ -86,7 +86,7 @@ class MapSubmission:
         self.batch_size = size
         sizes = itertools.chain(planned, itertools.repeat(size))
         if self.tree is not None and batcher.remaining is not None:
-            leaves = len(self.submitter.map_futures) + (len(planned) or -(-batcher.remaining // size))
+            leaves = self.submitter.map_tasks + (len(planned) or -(-batcher.remaining // size))
             self.tree.fan_in = plan.fan_in_for(leaves, self.options.fan_in)
         while not self.driver.stopped.is_set():
             room = None if self.max_in_flight is None else self._wait_for_room()
@@ -134,11 +134,11 @@ class MapSubmission:
     def _lift_bound_if_partials_small(self) -> None:
         """A reduction of small partials (sums, counts) needs no bound: one look at the size of
         the first finished partial decides (one round trip)."""
-        finished = [f for f in self.submitter.map_futures if f.status == "finished"]
+        finished = [e.key for e in self.submitter.ledger.entries("map") if e.state == "done"]
         if not finished:
             return
         self._check_partials = False
-        sizes = self.submitter.client.nbytes(keys=[finished[0].key], summary=False)
+        sizes = self.submitter.client.nbytes(keys=finished[:1], summary=False)
         if sizes and max(sizes.values()) < LARGE_PARTIAL_BYTES:
             self.max_in_flight = None
 

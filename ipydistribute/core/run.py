@@ -119,12 +119,12 @@ class Run:
         self._cond = threading.Condition()
         self._ended_futures: collections.deque[Future] = collections.deque()
         self._done_callbacks: list[Callable[[Run], None]] = []
-        self.submitter = Submitter(client, payload, options, self.ledger, workers, self._on_task_done, self.stopped)
+        streams = mode in ("map", "single") and payload.reducer is None and not options.keep
+        self.submitter = Submitter(client, payload, options, self.ledger, workers, self._on_task_done, self.stopped,
+                                   holds_map_futures=mode == "all" or (options.keep and payload.reducer is None))
         self.tree = TreeReduction(self.submitter, options.fan_in) if payload.reducer is not None else None
         self.mapping = MapSubmission(self, self.submitter, options, self.tree)
-        self.collector = Collector(self.submitter, self.ledger, options, self.label,
-                                   streams=mode in ("map", "single") and payload.reducer is None
-                                   and not options.keep)
+        self.collector = Collector(self.submitter, self.ledger, options, self.label, streams=streams)
         self._driver = threading.Thread(target=self._drive, name=f"ipydistribute-run-{self.label}", daemon=True)
 
     # --- public -------------------------------------------------------------------------------

@@ -27,7 +27,8 @@ class Submitter:
     """
 
     def __init__(self, client: Client, payload: Payload, options: RunOptions, ledger: Ledger,
-                 workers: list[str], on_done: Callable[[Future], None], stopped: threading.Event):
+                 workers: list[str], on_done: Callable[[Future], None], stopped: threading.Event,
+                 holds_map_futures: bool = True):
         self.client = client
         self.payload = payload
         self.options = options
@@ -37,7 +38,11 @@ class Submitter:
         self._stopped = stopped
         self._payload_ref: Any = payload
         self.futures: dict[Hashable, Future] = {}  # every future the run still needs, by key
-        self.map_futures: list[Future] = []  # in submission (= item) order, for --keep and --all
+        # Map futures in submission (= item) order, held to the end for --keep, --all and the
+        # reduction; a run whose values stream home lets go of each once its values are home.
+        self.holds_map_futures = holds_map_futures
+        self.map_futures: list[Future] = []
+        self.map_tasks = 0
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
 
@@ -70,7 +75,7 @@ class Submitter:
         futures = self.client.map(run_batch, batches, key=keys, payload=self._payload_ref, **self._task_options())
         for future, batch in zip(futures, batches):
             self.ledger.add(future.key, role, batch.start, batch.count, batch.items[0] if batch.count else None)
-        self.map_futures.extend(futures)
+        self._hold(futures)
         self._track(futures)
         return futures
 
@@ -83,7 +88,7 @@ class Submitter:
         for future, length in zip(futures, kept.lengths):
             self.ledger.add(future.key, "map", start, length)
             start += length
-        self.map_futures.extend(futures)
+        self._hold(futures)
         self._track(futures)
         return futures
 
@@ -94,7 +99,7 @@ class Submitter:
             futures.append(self.client.submit(run_batch, Batch(0, [None]), key=key, payload=self._payload_ref,
                                               pure=False, workers=[address], allow_other_workers=False))
             self.ledger.add(key, "all", 0, 1)
-        self.map_futures.extend(futures)
+        self._hold(futures)
         self._track(futures)
         return futures
 
@@ -109,6 +114,11 @@ class Submitter:
             self.ledger.add(future.key, "reduce")
         self._track(futures)
         return futures
+
+    def _hold(self, futures: list[Future]) -> None:
+        self.map_tasks += len(futures)
+        if self.holds_map_futures:
+            self.map_futures.extend(futures)
 
     def _track(self, futures: list[Future]) -> None:
         with self._lock:

@@ -1,0 +1,85 @@
+"""Long work on the session's cluster: per-item retries, values streamed home, bounded reductions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ipydistribute.core.errors import SpecError
+from ipydistribute.core.run import Run
+
+pytestmark = pytest.mark.slow
+
+FLAKY = """import os, zlib
+open(os.path.join(LOG, f"{x}.log"), "a").write(".")
+marker = os.path.join(LOG, f"{x}.failed")
+if zlib.crc32(f"{SEED}-{x}".encode()) % 50 == 0 and not os.path.exists(marker):
+    open(marker, "w").close()
+    raise RuntimeError(f"flaky item {x}")
+x * 3"""
+
+
+def test_retries_rerun_only_the_failed_items_ten_runs_of_400(ip: Any, tmp_path: Path):
+    for run in range(10):
+        log = tmp_path / f"run{run}"
+        log.mkdir()
+        ip.user_ns.update(LOG=str(log), SEED=run)
+        values = ip.run_cell_magic("distribute", "x in range(400) --retries 1 --view none", FLAKY)
+        assert values == [x * 3 for x in range(400)], f"run {run}"
+        runs = {int(p.stem): len(p.read_text()) for p in log.glob("*.log")}
+        failed = {int(p.stem) for p in log.glob("*.failed")}
+        assert failed, "some items should have failed once"  # about 2% of 400
+        assert {x for x, n in runs.items() if n == 2} == failed
+        assert all(runs[x] == 1 for x in range(400) if x not in failed), "a succeeded item ran twice"
+
+
+def test_as_completed_yields_every_item_once_as_it_comes_home(ip: Any):
+    run = ip.run_cell_magic("distribute", "x in range(40) --batch 3 --nowait --view none",
+                            "import time\ntime.sleep(0.01 * (x % 4))\nx * x")
+    assert isinstance(run, Run)
+    pairs = list(run.as_completed())
+    assert sorted(pairs) == [(x, x * x) for x in range(40)]
+    assert run.result() == [x * x for x in range(40)]
+
+
+def test_as_completed_refuses_a_reduction(ip: Any):
+    run = ip.run_cell_magic("distribute", "x in range(10) --reduce sum --nowait --view none", "x")
+    with pytest.raises(SpecError, match="as_completed"):
+        next(run.as_completed())
+    assert run.result() == 45
+
+
+def test_as_completed_raises_the_error_after_the_values_before_it(ip: Any):
+    run = ip.run_cell_magic("distribute", "x in range(6) --batch 1 --nowait --view none",
+                            "import time\nif x == 5:\n    time.sleep(1)\n    raise ValueError(x)\nx")
+    seen = []
+    with pytest.raises(Exception, match="ValueError"):
+        for pair in run.as_completed():
+            seen.append(pair)
+    assert sorted(seen) == [(x, x) for x in range(5)]
+
+
+def test_a_reduction_of_large_partials_bounds_its_tasks_in_flight(ip: Any):
+    cell = "import numpy as np\nnp.full(2**18, float(x))"  # 2 MiB values
+    run = ip.run_cell_magic("distribute", "x in range(60) --batch 1 --reduce sum --nowait --view none", cell)
+    value = run.result(timeout=120)
+    assert float(value[0]) == sum(range(60))
+    assert run.max_in_flight is not None and run.max_in_flight <= 2 * run.threads + 4
+
+
+def test_a_reduction_of_small_partials_is_submitted_at_once(ip: Any):
+    run = ip.run_cell_magic("distribute", "x in range(200) --batch 1 --reduce sum --nowait --view none", "x")
+    assert run.result(timeout=120) == sum(range(200))
+    assert run.max_in_flight is None
+
+
+def test_the_results_of_finished_tasks_leave_the_workers_during_the_run(ip: Any, client: Any):
+    run = ip.run_cell_magic("distribute", "x in range(30) --batch 1 --nowait --view none",
+                            "import time\ntime.sleep(0.05)\nx")
+    held = []
+    while not run.done():
+        held.append(sum(1 for key, where in client.who_has().items() if run.token in str(key) and where))
+    assert run.result() == list(range(30))
+    assert held and max(held) < 30
