@@ -156,7 +156,7 @@ class TreeReducer:
         while len(self.levels) <= level:
             self.levels.append([])
         self.levels[level].append(node)
-        if len(self.levels[level]) == self.fan_in:
+        if len(self.levels[level]) >= self.fan_in:  # >=: the fan-in may shrink while leaves come
             group, self.levels[level] = self.levels[level], []
             return [(level + 1, group)]
         return []
