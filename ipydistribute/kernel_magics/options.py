@@ -23,7 +23,8 @@ def run_options(func: F) -> F:
         argument("--resources", metavar="K=V,...", help="Dask resources each task needs, e.g. \"MEMORY=4e9\""),
         argument("--workers", metavar="A,B", help="run only on these workers (names or addresses)"),
         argument("--retries", metavar="N", type=int, default=0,
-                 help="retry a task that failed or whose worker died, N times"),
+                 help="run an item that raised again, up to N times (only that item; a dead worker's "
+                 "unfinished items always run again elsewhere)"),
         argument("--on-error", metavar="raise|skip|collect", default="raise", dest="on_error",
                  help="raise: stop at the first failure (default); skip: drop failed items and warn; "
                  "collect: return the failures in place of their values"),
