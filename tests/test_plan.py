@@ -152,3 +152,21 @@ def test_sized_length_does_not_consume_generators():
 def test_fan_in_must_combine_something():
     with pytest.raises(ValueError):
         plan.TreeReducer(1)
+
+
+def test_a_resumed_batcher_cuts_only_the_open_ranges_and_never_across_them():
+    ranges = plan.open_ranges(20, [0, 1, 2, 7, 8, 19])
+    assert ranges == [(3, 7), (9, 19)]
+    batcher = plan.Batcher(list(range(100, 120)), ranges)
+    assert batcher.remaining == 14
+    batches = []
+    while (batch := batcher.take(3)) is not None:
+        batches.append((batch.start, list(batch.items)))
+    assert batches == [(3, [103, 104, 105]), (6, [106]), (9, [109, 110, 111]), (12, [112, 113, 114]),
+                       (15, [115, 116, 117]), (18, [118])]
+    assert batcher.remaining == 0 and batcher.exhausted
+
+
+def test_nothing_open_means_nothing_to_cut():
+    assert plan.open_ranges(3, [0, 1, 2]) == []
+    assert plan.Batcher(range(3), []).take(5) is None

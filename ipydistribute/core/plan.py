@@ -99,24 +99,38 @@ def _sliceable(items: Any) -> bool:
 
 
 class Batcher:
-    """Cuts an iterable into consecutive :class:`Batch` objects of a size that may change."""
+    """Cuts an iterable into consecutive :class:`Batch` objects of a size that may change.
 
-    def __init__(self, items: Iterable[Any]):
+    With ``ranges`` (``[(start, stop), ...]`` of a sized, sliceable input) only those items are
+    cut, and no batch spans two ranges: a resumed run computes only what its checkpoint lacks.
+    """
+
+    def __init__(self, items: Iterable[Any], ranges: list[tuple[int, int]] | None = None):
         self._length = sized_length(items)
         self._sequence: Any = items if self._length is not None and _sliceable(items) else None
         self._iterator = iter(items) if self._sequence is None else None
-        self.position = 0
-        self.exhausted = False
+        if ranges is not None and self._sequence is None:
+            raise SpecError("only a list, tuple, range or array can be resumed item by item")
+        self._ranges = list(ranges) if ranges is not None else None
+        self.position = self._ranges[0][0] if self._ranges else 0
+        self.exhausted = self._ranges == []
 
     @property
     def remaining(self) -> int | None:
+        if self._ranges is not None:
+            return sum(stop - max(start, self.position) for start, stop in self._ranges)
         return None if self._length is None else self._length - self.position
 
     def take(self, size: int) -> Batch | None:
         if self.exhausted:
             return None
+        end = None
+        if self._ranges is not None:
+            start, end = self._ranges[0]
+            self.position = max(self.position, start)
         if self._sequence is not None:
-            chunk: Any = self._sequence[self.position : self.position + size]
+            stop = self.position + size if end is None else min(self.position + size, end)
+            chunk: Any = self._sequence[self.position : stop]
         else:
             assert self._iterator is not None
             chunk = list(islice(self._iterator, size))
@@ -125,9 +139,30 @@ class Batcher:
             return None
         batch = Batch(self.position, chunk)
         self.position += len(chunk)
-        if len(chunk) < size:
+        if self._ranges is not None:
+            if self.position >= self._ranges[0][1]:
+                self._ranges.pop(0)
+            self.exhausted = not self._ranges
+        elif len(chunk) < size:
             self.exhausted = True
         return batch
+
+
+def open_ranges(length: int, done: Iterable[int]) -> list[tuple[int, int]]:
+    """``[(start, stop), ...]``: the runs of indices below ``length`` that are not in ``done``."""
+    finished = set(done)
+    ranges: list[tuple[int, int]] = []
+    start = None
+    for index in range(length):
+        if index in finished:
+            if start is not None:
+                ranges.append((start, index))
+                start = None
+        elif start is None:
+            start = index
+    if start is not None:
+        ranges.append((start, length))
+    return ranges
 
 
 def fan_in_for(leaves: int, minimum: int) -> int:
