@@ -248,3 +248,35 @@ def test_check_directory_refuses_in_one_line(tmp_path, where, message):
     with pytest.raises(SpecError, match=message) as info:
         check_directory(path)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("options, message", [
+    ("--checkpoint {file}", "is a file: give a directory"),
+    ("--checkpoint /proc/ipydistribute-ckpt", "cannot write in /proc"),
+    ("--all --checkpoint {dir}", "--all runs a setup once per worker"),
+])
+def test_the_magic_refuses_a_bad_checkpoint_in_one_line_before_any_cluster(_ipython, tmp_path, options, message):
+    from IPython.core.error import UsageError
+
+    (tmp_path / "file").write_text("x")
+    line = options.format(file=tmp_path / "file", dir=tmp_path / "d")
+    if "--all" not in line:
+        line = "x in range(3) " + line
+    with pytest.raises(UsageError, match=message) as info:
+        _ipython.run_cell_magic("distribute", line, "x")
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "d").exists()
+
+
+def test_the_python_api_refuses_a_bad_checkpoint_in_one_line(tmp_path):
+    import ipydistribute
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SpecError, match="is a file: give a directory"):
+        ipydistribute.distribute(abs, [1, 2], checkpoint=tmp_path / "file")
+
+
+def test_the_help_lists_the_checkpoint_option(_ipython):
+    from ipydistribute.kernel_magics.distribute import DistributeMagics
+
+    assert "--checkpoint DIR" in DistributeMagics.distribute.__doc__

@@ -57,6 +57,7 @@ class RunOptions:
     on_error: str = "raise"
     keep: bool = False
     name: str | None = None
+    checkpoint: str | None = None  # directory of stored item values (checked by checkpoint.check_directory)
     max_in_flight: int | None = None  # tasks in flight for a generator; None: 2 per thread
     fan_in: int = field(default_factory=lambda: int(config.get("fan-in")))
     target_task_seconds: float = field(default_factory=lambda: config.seconds("batch.target-duration"))

@@ -13,6 +13,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 
 from ..core import api, cluster, config, monitor
 from ..core.cellfunc import CellCode
+from ..core.checkpoint import check_directory
 from ..core.errors import SpecError, safe_repr, shorten
 from ..core.kept import KeptResults
 from ..core.run import Run, RunOptions, warn_all
@@ -78,6 +79,9 @@ class DistributeMagics(Magics):
         spec = parse_loop(head) if cell is not None else parse_comprehension(head)
         if args.all_workers and spec.target is not None:
             raise SpecError("--all runs the cell once per worker: drop `VAR in ITERABLE`, or drop --all")
+        if args.all_workers and args.checkpoint is not None:
+            raise SpecError("--checkpoint stores the values of items; --all runs a setup once per worker: "
+                            "drop --checkpoint")
         view = _view_kind(args.view)
         out = _check_out(args.out)
         options = self._options(args)
@@ -117,7 +121,8 @@ class DistributeMagics(Magics):
         return RunOptions(reduce=reducer, batch=parse_batch(args.batch), gpu=gpu,
                           resources=parse_resources(args.resources) if args.resources else {},
                           workers=workers, retries=args.retries, on_error=args.on_error,
-                          keep=args.keep, name=args.name)
+                          keep=args.keep, name=args.name,
+                          checkpoint=check_directory(args.checkpoint) if args.checkpoint is not None else None)
 
     def _evaluate(self, expression: str, what: str, local_ns: dict[str, Any] | None = None) -> Any:
         try:
