@@ -38,6 +38,7 @@ from .errors import (
 )
 from .events import Inbox, OutputRecord, router
 from .kept import KeptResults, KeptValue
+from .replay import attach_replay
 from .task import Batch, BatchResult, Partial, Payload, reduce_partials, run_batch
 
 ON_ERROR = ("raise", "skip", "collect")
@@ -514,6 +515,7 @@ class Run:
         exc = future.exception()
         if isinstance(exc, ItemError):
             self.failures.append(exc.failure)
+            attach_replay([exc.failure], self.client, self.payload, self._items, self.mode)
             self.error = CellError(self.label, self.failures, total=max(1, self._tasks_failed))
         else:
             self.error = self._lost_error(future, exc)
@@ -627,6 +629,7 @@ class Run:
         if not count:
             return
         self.failures.extend(failures)
+        attach_replay(failures, self.client, self.payload, self._items, self.mode)  # for %debug and .rerun()
         if self.options.on_error == "skip":
             first = failures[0] if failures else None
             detail = f"; first: {first.exc_type}: {first.message} ({first.where()})" if first else ""
