@@ -106,7 +106,7 @@ def _missing_hint(replay: ItemReplay, error: BaseException) -> str:
 
 def install_debug(shell: Any) -> None:
     """Put our ``%debug`` in place of IPython's (loading twice keeps IPython's as the fallback)."""
-    current = shell.magics_manager.magics["line"].get("debug")
+    current = shell.find_magic("debug", "line")  # resolved: IPython may list it as a lazy stand-in
     owner = getattr(current, "__self__", None)
     ipython_debug = owner.ipython_debug if isinstance(owner, DebugMagics) else current
     shell.register_magics(DebugMagics(shell, ipython_debug))
