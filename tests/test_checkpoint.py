@@ -207,6 +207,9 @@ def test_resume_takes_items_whose_index_and_hash_match(tmp_path):
         store.save([(i, first.hashes[i], i * 10) for i in range(6)])
     again = resume(items, CheckpointStore(tmp_path, "k1").load())
     assert again.done == {i: i * 10 for i in range(6)} and again.todo == [6, 7, 8, 9]
+    assert again.notice("runs/x") == ("--checkpoint runs/x: 6 of 10 items were stored by an earlier run: "
+                                      "computing the other 4")
+    assert first.notice("runs/x") is None
     reordered = items[:2] + [items[3], items[2]] + items[4:]  # items 2 and 3 swapped
     moved = resume(reordered, CheckpointStore(tmp_path, "k1").load())
     assert sorted(moved.done) == [0, 1, 4, 5]

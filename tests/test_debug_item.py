@@ -142,3 +142,14 @@ def test_a_failure_from_elsewhere_says_it_cannot_be_rerun():
     failure = pickle.loads(pickle.dumps(ItemFailure(3, "3", "tcp://w", "ValueError", "bad")))
     with pytest.raises(SpecError, match="cannot be re-run here"):
         failure.rerun()
+
+
+def test_rerun_of_another_failure_then_debug_opens_pdb_there(ip):
+    ip.run_cell("values = %distribute 100 // (x - 2) // (x - 4) for x in range(6) --on-error collect")
+    failures = [v for v in ip.user_ns["values"] if not isinstance(v, int)]
+    assert [f.index for f in failures] == [2, 4]
+    result = ip.run_cell("values[4].rerun()")
+    assert isinstance(result.error_in_exec, ZeroDivisionError)
+    printed = _debug(ip, ["p x", "q"])
+    assert "re-running" not in printed  # IPython's own %debug, on the re-run's error
+    assert "\n4\n" in printed.replace("ipdb> ", "\n")

@@ -287,6 +287,14 @@ class Resume:
         """Indices still to compute, in order."""
         return [i for i in range(len(self.hashes)) if i not in self.done]
 
+    def notice(self, directory: str) -> str | None:
+        """The one line a resumed run shows (None when nothing was stored)."""
+        if not self.done:
+            return None
+        rest = len(self.hashes) - len(self.done)
+        return (f"--checkpoint {directory}: {len(self.done):,} of {len(self.hashes):,} items were stored by "
+                f"an earlier run: computing the other {rest:,}")
+
 
 def resume(items: Iterable[Any], stored: Mapping[int, tuple[str, Any]]) -> Resume:
     """Match a sized input (a list, range, array: iterated once, so not a generator) against

@@ -70,9 +70,15 @@ class DistributeMagics(Magics):
             %%distribute --all      # setup: once on every worker, names stay there
             import numpy as np
 
+            %%distribute p in grid --checkpoint runs/sweep --out scores
+            fit_and_score(train, test, **p)
+            # run again after an error, Ctrl-C or a kernel restart: only the items not stored run
+            # --checkpoint runs/sweep: 30 of 40 items were stored by an earlier run: computing the other 10
+
         The cell runs once per item, in a fresh namespace that holds the loop variable, the
         notebook's values it reads (sent at submit time) and the names set up with ``--all``.
-        Ctrl-C cancels every task of the cell and leaves the cluster running.
+        Ctrl-C cancels every task of the cell and leaves the cluster running. After a failed
+        item, ``%debug`` re-runs it here in the kernel and opens pdb at its failing line.
         """
         head, option_text = split_options(line)
         args = parse_options(self.distribute, option_text)
