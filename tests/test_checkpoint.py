@@ -215,6 +215,11 @@ def test_resume_takes_items_whose_index_and_hash_match(tmp_path):
     assert sorted(moved.done) == [0, 1, 4, 5]
 
 
+def test_an_item_that_cannot_be_pickled_is_named_in_one_line():
+    with pytest.raises(SpecError, match=r"item 2 \(<unlocked _thread.lock object.*a _thread.lock\) cannot be sent"):
+        resume([1, 2, threading.Lock()], {})
+
+
 def test_another_key_in_the_directory_is_reported_once_in_one_line(tmp_path):
     with CheckpointStore(tmp_path, "old-key") as old:
         old.save([(i, "h", i) for i in range(25)])

@@ -33,7 +33,7 @@ from typing import IO, Any
 
 import cloudpickle
 
-from .errors import SpecError, describe_error, type_name
+from .errors import SpecError, describe_error, safe_repr, type_name
 from .fingerprint import fingerprint
 from .task import Payload
 
@@ -296,12 +296,23 @@ class Resume:
                 f"an earlier run: computing the other {rest:,}")
 
 
+def item_hash(index: int, item: Any) -> str:
+    """The fingerprint of one item (what :meth:`CheckpointStore.save` stores with its value);
+    raises :class:`SpecError` naming the item when it cannot be pickled."""
+    try:
+        return fingerprint(item)
+    except Exception as exc:  # whatever pickling a user's object raises
+        raise SpecError(f"item {index:,} ({safe_repr(item, 60)}, a {type_name(item)}) cannot be sent to the "
+                        f"workers: {describe_error(exc)}; give the cell plain data (numbers, strings, arrays, "
+                        "paths) and build such objects inside the cell") from None
+
+
 def resume(items: Iterable[Any], stored: Mapping[int, tuple[str, Any]]) -> Resume:
     """Match a sized input (a list, range, array: iterated once, so not a generator) against
     ``stored`` (from :meth:`CheckpointStore.load`): an item is done when the value stored at its
     index was computed from an item of the same hash. A reordered input matches nothing that moved.
     """
-    hashes = [fingerprint(item) for item in items]
+    hashes = [item_hash(index, item) for index, item in enumerate(items)]
     done = {index: entry[1] for index, item_hash in enumerate(hashes)
             if (entry := stored.get(index)) is not None and entry[0] == item_hash}
     return Resume(hashes, done)
