@@ -288,3 +288,38 @@ def test_the_help_lists_the_checkpoint_option(_ipython):
     from ipydistribute.kernel_magics.distribute import DistributeMagics
 
     assert "--checkpoint DIR" in DistributeMagics.distribute.__doc__
+
+
+KERNEL_CELLS = [
+    "import numpy as np\nfrom dataclasses import dataclass",
+    "def simulate(v, k=2):\n    return v * k if v in {'a', 'b'} else v",
+    "@dataclass\nclass Config:\n    rate: float\n    tags: frozenset",
+    "config = Config(0.1, frozenset({'x', 'y', 'z'}))\ndata = np.linspace(0, 1, 50)\n"
+    "items = [(i, f'name-{i}', {'p': i / 3}) for i in range(20)] + [{'set', 'of', 'words'}]",
+    # As the magic does: the cell's code, then its captured values, then the key and item hashes.
+    "import json\nfrom ipydistribute.core import api, checkpoint\nfrom ipydistribute.core.cellfunc import CellCode\n"
+    "from ipydistribute.core.run import RunOptions, make_payload\n"
+    "label = f'cell{get_ipython().execution_count}'\n"
+    "code = CellCode.from_source('simulate(x) * config.rate + data.sum()', f'<cell {label}>', 'x')\n"
+    "payload = make_payload('cellN', '0badf00d', cell=code, options=RunOptions(),\n"
+    "                       captured=api.capture(code.read_names, get_ipython().user_ns), topic=None)\n"
+    "print(json.dumps({'key': checkpoint.run_key(payload, 'map'), 'captured': sorted(payload.captured),\n"
+    "                  'items': [checkpoint.item_hash(i, v) for i, v in enumerate(items)]}))",
+]
+
+
+@pytest.mark.slow
+def test_the_key_and_item_hashes_are_the_same_after_a_kernel_restart():
+    """Real kernels: functions and classes defined in cells, a set among the items."""
+    from kernel_helpers import Kernel
+
+    seen = []
+    for extra_cells in (0, 2):  # the second kernel runs other cells first: other execution counts
+        with Kernel() as kernel:
+            for _ in range(extra_cells):
+                kernel.ok("pass")
+            for cell in KERNEL_CELLS:
+                reply = kernel.ok(cell)
+            seen.append(json.loads(reply.text))
+    assert seen[0]["captured"] == ["config", "data", "simulate"]
+    assert seen[0] == seen[1]
