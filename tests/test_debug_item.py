@@ -153,3 +153,27 @@ def test_rerun_of_another_failure_then_debug_opens_pdb_there(ip):
     printed = _debug(ip, ["p x", "q"])
     assert "re-running" not in printed  # IPython's own %debug, on the re-run's error
     assert "\n4\n" in printed.replace("ipdb> ", "\n")
+
+
+def test_an_item_kept_on_the_cluster_is_fetched_for_the_rerun(ip):
+    ip.run_cell_magic("distribute", "x in range(6) --keep --out kept_squares --view none", "x * x")
+    err = _fail(ip, "y in kept_squares --view none", "assert y != 16, f'y is {y}'\ny")
+    assert err.failures[0].index == 4
+    with pytest.raises(AssertionError, match="y is 16"):
+        err.failures[0].rerun()
+
+
+def test_a_name_set_up_with_all_that_cannot_travel_is_named(ip):
+    ip.run_cell_magic("distribute", "--all --view none", "import threading\ndebug_test_lock = threading.Lock()")
+    _fail(ip, "x in range(3) --view none", "with debug_test_lock:\n    1 / (x - 1)")
+    printed = _debug(ip, ["q"])
+    assert "here it raised NameError, not ZeroDivisionError" in printed
+    assert "`debug_test_lock` was set up on the workers with --all" in printed
+
+
+def test_an_input_changed_since_the_run_is_said_when_rerun(ip):
+    ip.user_ns["grid"] = [1, 2, 0, 4]
+    err = _fail(ip, "g in grid --view none", "10 / g")
+    ip.user_ns["grid"][2] = 5
+    with pytest.warns(RuntimeWarning, match=r"item #2 of the input is now 5; it was 0 when it failed"):
+        assert err.failures[0].rerun() == 2.0
