@@ -120,16 +120,23 @@ def test_debug_of_any_other_error_is_ipythons(ip):
 def test_unloading_gives_debug_back_to_ipython(ip):
     from IPython.core.magics import ExecutionMagics
 
+    from ipydistribute.core.errors import ItemFailure
+    from ipydistribute.core.replay import ItemReplay
+    from ipydistribute.core.task import Payload
     from ipydistribute.kernel_magics.debug_magic import DebugMagics, install_debug, uninstall_debug
 
     magics = ip.magics_manager.magics
     assert isinstance(magics["line"]["debug"].__self__, DebugMagics)
     install_debug(ip)  # loading twice keeps IPython's as the fallback
     assert isinstance(magics["line"]["debug"].__self__.ipython_debug.__self__, ExecutionMagics)
+    failure = ItemFailure(1, "2", "tcp://w", "ValueError", "bad")
+    replay = ItemReplay(None, Payload(token="0badf00d", label="cell1"), [1, 2], "map")
+    assert replay.hint(failure) == "%debug re-runs item #1 here in the kernel and opens pdb at its failing line."
     uninstall_debug(ip)
     try:
         assert isinstance(magics["line"]["debug"].__self__, ExecutionMagics)
         assert isinstance(magics["cell"]["debug"].__self__, ExecutionMagics)
+        assert replay.hint(failure).startswith("After `%load_ext ipydistribute`, %debug re-runs item #1")
     finally:
         install_debug(ip)
 

@@ -48,12 +48,10 @@ def safe_repr(value: Any, limit: int = 120) -> str:
 class Replay(Protocol):
     """Runs a failed item again in the kernel (:class:`ipydistribute.core.replay.ItemReplay`)."""
 
-    mode: str  # the run's mode: map, single, all
-
     def __call__(self, failure: ItemFailure) -> Any: ...
 
-    def unavailable(self, failure: ItemFailure) -> str | None:
-        """Why ``failure`` cannot be re-run (one line), or None when it can."""
+    def hint(self, failure: ItemFailure) -> str | None:
+        """The line a CellError ends with to say how to debug ``failure`` (None if it cannot be)."""
 
 
 @dataclass
@@ -177,9 +175,9 @@ class CellError(Exception):
             lines.append("")
             lines.append(f"... and {hidden} more failure(s); `err.failures` lists them.")
         first = self.failures[0] if self.failures else None
-        if first is not None and first.replay is not None and first.replay.unavailable(first) is None:
-            what = f"item #{first.index}" if first.replay.mode == "map" else "the cell"
-            lines += ["", f"%debug re-runs {what} here in the kernel and opens pdb at its failing line."]
+        hint = first.replay.hint(first) if first is not None and first.replay is not None else None
+        if hint is not None:
+            lines += ["", hint]
         return lines
 
     def _render_traceback_(self) -> list[str]:

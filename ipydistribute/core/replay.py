@@ -66,6 +66,16 @@ class ItemReplay:
                     "here; give the cell a list (or a range) to re-run and debug its items")
         return None
 
+    def hint(self, failure: ItemFailure) -> str | None:
+        """How to debug ``failure``: the last line of its CellError (None when it cannot be re-run)."""
+        if self.unavailable(failure) is not None:
+            return None
+        what = f"item #{failure.index}" if self.mode == "map" else "the cell"
+        does = f"re-runs {what} here in the kernel and opens pdb at its failing line"
+        if _debug_magic_loaded():
+            return f"%debug {does}."
+        return f"After `%load_ext ipydistribute`, %debug {does}."
+
     def item(self, failure: ItemFailure) -> Any:
         """The item of ``failure``, read again from the run's input; SpecError when it cannot be."""
         reason = self.unavailable(failure)
@@ -143,6 +153,17 @@ class ItemReplay:
                 if name not in values:
                     values[name] = cloudpickle.loads(data)
         return values
+
+
+def _debug_magic_loaded() -> bool:
+    """Whether this IPython's %debug is ipydistribute's (loaded with the extension)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    owner = getattr(shell.magics_manager.magics["line"].get("debug"), "__self__", None) if shell else None
+    return type(owner).__name__ == "DebugMagics"
 
 
 def _pickled_worker_names(names: list[str]) -> dict[str, bytes]:
