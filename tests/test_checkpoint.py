@@ -210,6 +210,8 @@ def test_resume_takes_items_whose_index_and_hash_match(tmp_path):
     assert again.notice("runs/x") == ("--checkpoint runs/x: 6 of 10 items were stored by an earlier run: "
                                       "computing the other 4")
     assert first.notice("runs/x") is None
+    assert resume(items[:4], CheckpointStore(tmp_path, "k1").load()).notice("runs/x") == (
+        "--checkpoint runs/x: all 4 items were stored by an earlier run")
     reordered = items[:2] + [items[3], items[2]] + items[4:]  # items 2 and 3 swapped
     moved = resume(reordered, CheckpointStore(tmp_path, "k1").load())
     assert sorted(moved.done) == [0, 1, 4, 5]

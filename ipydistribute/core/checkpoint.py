@@ -292,6 +292,8 @@ class Resume:
         if not self.done:
             return None
         rest = len(self.hashes) - len(self.done)
+        if not rest:
+            return f"--checkpoint {directory}: all {len(self.done):,} items were stored by an earlier run"
         return (f"--checkpoint {directory}: {len(self.done):,} of {len(self.hashes):,} items were stored by "
                 f"an earlier run: computing the other {rest:,}")
 
