@@ -184,3 +184,6 @@ def test_an_input_changed_since_the_run_is_said_when_rerun(ip):
     ip.user_ns["grid"][2] = 5
     with pytest.warns(RuntimeWarning, match=r"item #2 of the input is now 5; it was 0 when it failed"):
         assert err.failures[0].rerun() == 2.0
+    del ip.user_ns["grid"][1:]
+    with pytest.raises(SpecError, match=r"item #2 is no longer in the input \(it has 1 items now\)"):
+        err.failures[0].rerun()

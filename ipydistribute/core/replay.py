@@ -87,10 +87,13 @@ class ItemReplay:
         items = self.items
         if isinstance(items, KeptResults):
             return _kept_item(items, index)
-        if isinstance(items, (list, tuple, range)) or type(items).__module__ == "numpy":
-            chunk = items[index:index + 1]  # as the batches are cut, so the item is the one sent
-            return next(iter(chunk))
-        return next(islice(iter(items), index, None))
+        try:
+            if isinstance(items, (list, tuple, range)) or type(items).__module__ == "numpy":
+                return next(iter(items[index:index + 1]))  # as the batches are cut: the item that was sent
+            return next(islice(iter(items), index, None))
+        except StopIteration:
+            raise SpecError(f"item #{index} is no longer in the input (it has {len(items):,} items now): "
+                            "it cannot be re-run") from None
 
     def changed_note(self, failure: ItemFailure, item: Any) -> str | None:
         """A line when the item read now does not look like the one that failed (the input
