@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import traceback
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import cloudpickle
 
@@ -45,6 +45,15 @@ def safe_repr(value: Any, limit: int = 120) -> str:
     return shorten(text, limit)
 
 
+class Replay(Protocol):
+    """Runs a failed item again in the kernel (:class:`ipydistribute.core.replay.ItemReplay`)."""
+
+    def __call__(self, failure: ItemFailure) -> Any: ...
+
+    def hint(self, failure: ItemFailure) -> str | None:
+        """The line a CellError ends with to say how to debug ``failure`` (None if it cannot be)."""
+
+
 @dataclass
 class ItemFailure:
     """One item whose code raised on a worker: everything needed to show it, as plain data."""
@@ -57,6 +66,8 @@ class ItemFailure:
     frames: list[tuple[str, int, str, str]] = field(default_factory=list)
     #: the original exception when it could be pickled, so `except ValueError` still works
     exception: BaseException | None = None
+    #: kernel side only, set by the run (never pickled): runs this item again in the kernel
+    replay: Replay | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_exception(
@@ -76,6 +87,17 @@ class ItemFailure:
             frames=frames,
             exception=exc,
         )
+
+    def rerun(self) -> Any:
+        """Run this item again here, in the kernel, with the values the cell captured when it was
+        submitted: returns the item's value, or raises its exception with the cell's own frames
+        (then ``%debug`` opens pdb at the failing line, with the item's names).
+        """
+        __tracebackhide__ = True  # IPython shows the cell's frames, not this one
+        if self.replay is None:
+            raise SpecError(f"{self.where()} cannot be re-run here: only the failures of a run started "
+                            "in this kernel can (this one was pickled or made elsewhere)")
+        return self.replay(self)
 
     def where(self) -> str:
         what = "the reducer" if self.index is None and self.item == "" else f"item {self.item}"
@@ -100,6 +122,7 @@ class ItemFailure:
     def __getstate__(self) -> dict[str, Any]:
         # The original exception travels only when it pickles: the plain data always does.
         state = dict(self.__dict__)
+        state.pop("replay", None)  # holds the run's payload and input: kernel side only
         if state["exception"] is not None:
             try:
                 cloudpickle.dumps(state["exception"])
@@ -151,6 +174,10 @@ class CellError(Exception):
         if hidden > 0:
             lines.append("")
             lines.append(f"... and {hidden} more failure(s); `err.failures` lists them.")
+        first = self.failures[0] if self.failures else None
+        hint = first.replay.hint(first) if first is not None and first.replay is not None else None
+        if hint is not None:
+            lines += ["", hint]
         return lines
 
     def _render_traceback_(self) -> list[str]:

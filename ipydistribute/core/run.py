@@ -31,6 +31,7 @@ from .kept import KeptResults
 from .ledger import Ledger
 from .mapping import MapSubmission
 from .reduction import TreeReduction
+from .replay import attach_replay
 from .submit import Submitter
 from .task import Batch, BatchResult, Payload
 
@@ -51,6 +52,7 @@ class RunOptions:
     on_error: str = "raise"
     keep: bool = False
     name: str | None = None
+    checkpoint: str | None = None  # directory of stored item values (checked by checkpoint.check_directory)
     max_in_flight: int | None = None  # tasks in flight for a generator; None: 2 per thread
     fan_in: int = field(default_factory=lambda: int(config.get("fan-in")))
     target_task_seconds: float = field(default_factory=lambda: config.seconds("batch.target-duration"))
@@ -239,6 +241,8 @@ class Run:
                 raise KeyboardInterrupt
             root = self.tree.root if self.tree is not None else None
             self.value = self.collector.value(self.mode, root, self.payload.reducer)
+            if self.failures:  # skipped or collected: for %debug and .rerun()
+                attach_replay(self.failures, self.client, self.payload, self._items, self.mode)
             self._finish("finished")
         except KeyboardInterrupt:
             self._finish("cancelled", RunLostError(f"{self.label} was cancelled"))
@@ -290,6 +294,7 @@ class Run:
         exc = future.exception()
         if isinstance(exc, ItemError):
             self.failures.append(exc.failure)
+            attach_replay([exc.failure], self.client, self.payload, self._items, self.mode)
             self.error = CellError(self.label, self.failures, total=max(1, self.ledger.tasks_failed))
         else:
             self.error = diagnose.lost_error(self.client, self.label, future.key, self.ledger.get(future.key), exc)

@@ -12,9 +12,11 @@ _MAGIC_NAMES = {"line": ("distribute", "cluster"), "cell": ("distribute",)}
 def load_ipython_extension(shell: Any) -> None:
     """Register the magics (called by ``%load_ext``; loading twice is harmless)."""
     from ..kernel_magics import ClusterMagics, DistributeMagics
+    from ..kernel_magics.debug_magic import install_debug
 
     shell.register_magics(DistributeMagics)
     shell.register_magics(ClusterMagics)
+    install_debug(shell)  # %debug re-runs a failed item here (IPython's %debug for anything else)
     from .frontend import ensure_bokehjs
 
     ensure_bokehjs(shell)  # the run view's plots need BokehJS in the page
@@ -22,6 +24,9 @@ def load_ipython_extension(shell: Any) -> None:
 
 def unload_ipython_extension(shell: Any) -> None:
     """Remove the magics (``%unload_ext``); the cluster keeps running until stopped."""
+    from ..kernel_magics.debug_magic import uninstall_debug
+
+    uninstall_debug(shell)
     magics = shell.magics_manager.magics
     for kind, names in _MAGIC_NAMES.items():
         for name in names:

@@ -13,6 +13,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 
 from ..core import api, cluster, config, monitor
 from ..core.cellfunc import CellCode
+from ..core.checkpoint import check_directory
 from ..core.errors import SpecError, safe_repr, shorten
 from ..core.kept import KeptResults
 from ..core.run import Run, RunOptions, warn_all
@@ -69,15 +70,24 @@ class DistributeMagics(Magics):
             %%distribute --all      # setup: once on every worker, names stay there
             import numpy as np
 
+            %%distribute p in grid --checkpoint runs/sweep --out scores
+            fit_and_score(train, test, **p)
+            # run again after an error, Ctrl-C or a kernel restart: only the items not stored run
+            # --checkpoint runs/sweep: 30 of 40 items were stored by an earlier run: computing the other 10
+
         The cell runs once per item, in a fresh namespace that holds the loop variable, the
         notebook's values it reads (sent at submit time) and the names set up with ``--all``.
-        Ctrl-C cancels every task of the cell and leaves the cluster running.
+        Ctrl-C cancels every task of the cell and leaves the cluster running. After a failed
+        item, ``%debug`` re-runs it here in the kernel and opens pdb at its failing line.
         """
         head, option_text = split_options(line)
         args = parse_options(self.distribute, option_text)
         spec = parse_loop(head) if cell is not None else parse_comprehension(head)
         if args.all_workers and spec.target is not None:
             raise SpecError("--all runs the cell once per worker: drop `VAR in ITERABLE`, or drop --all")
+        if args.all_workers and args.checkpoint is not None:
+            raise SpecError("--checkpoint stores the values of items; --all runs a setup once per worker: "
+                            "drop --checkpoint")
         view = _view_kind(args.view)
         out = _check_out(args.out)
         options = self._options(args)
@@ -117,7 +127,8 @@ class DistributeMagics(Magics):
         return RunOptions(reduce=reducer, batch=parse_batch(args.batch), gpu=gpu,
                           resources=parse_resources(args.resources) if args.resources else {},
                           workers=workers, retries=args.retries, on_error=args.on_error,
-                          keep=args.keep, name=args.name)
+                          keep=args.keep, name=args.name,
+                          checkpoint=check_directory(args.checkpoint) if args.checkpoint is not None else None)
 
     def _evaluate(self, expression: str, what: str, local_ns: dict[str, Any] | None = None) -> Any:
         try:

@@ -28,6 +28,10 @@ def run_options(func: F) -> F:
         argument("--on-error", metavar="raise|skip|collect", default="raise", dest="on_error",
                  help="raise: stop at the first failure (default); skip: drop failed items and warn; "
                  "collect: return the failures in place of their values"),
+        argument("--checkpoint", metavar="DIR", help="store every finished item's value in DIR (created if "
+                 "needed); the same cell run again with the same DIR computes only the items not stored yet "
+                 "(after an error, Ctrl-C or a kernel restart). A changed cell or changed captured values "
+                 "compute everything again."),
         argument("--name", metavar="LABEL", help="name of the task groups (default: cellN)"),
     ]
     for decorator in reversed(decorators):
