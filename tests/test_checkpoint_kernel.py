@@ -10,7 +10,6 @@ from kernel_helpers import CLUSTER_SETUP, Kernel
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skip(reason="--checkpoint is wired into the run by the lead (issue 11): remove this mark then"),
 ]
 
 # Each execution of an item appends its index to a log; item 30 fails until the flag file exists.

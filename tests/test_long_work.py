@@ -83,3 +83,28 @@ def test_the_results_of_finished_tasks_leave_the_workers_during_the_run(ip: Any,
         held.append(sum(1 for key, where in client.who_has().items() if run.token in str(key) and where))
     assert run.result() == list(range(30))
     assert held and max(held) < 30
+
+
+def test_checkpoint_refuses_what_it_cannot_resume(ip: Any, tmp_path: Path):
+    from IPython.core.error import UsageError
+
+    for line, words in ((f"x in range(4) --reduce sum --checkpoint {tmp_path}", "--reduce"),
+                        (f"x in (i for i in range(4)) --checkpoint {tmp_path}", "generator"),
+                        (f"x in range(4) --keep --checkpoint {tmp_path}", "--keep")):
+        with pytest.raises(UsageError, match=words):
+            ip.run_cell_magic("distribute", line + " --view none", "x")
+
+
+def test_checkpoint_with_skipped_items_stores_the_others_and_resumes_in_order(ip: Any, tmp_path: Path,
+                                                                                capsys: Any):
+    line = f"x in range(12) --batch 2 --on-error skip --checkpoint {tmp_path / 'c'} --view none"
+    cell = "if x in FAIL:\n    raise ValueError(x)\nx * 2"
+    ip.user_ns["FAIL"] = {3, 7}
+    with pytest.warns(RuntimeWarning, match="2 item"):
+        first = ip.run_cell_magic("distribute", line, cell)
+    assert first == [x * 2 for x in range(12) if x not in (3, 7)]
+    capsys.readouterr()
+    run = ip.run_cell_magic("distribute", line + " --nowait", cell)  # same cell, same data: resumes
+    assert run.result() == first and run.ledger.tasks_submitted == 2  # only the two failed items
+    assert "10 of 12 items were stored" in capsys.readouterr().out
+    assert sorted(run.as_completed()) == [(x, x * 2) for x in range(12) if x not in (3, 7)]

@@ -13,6 +13,7 @@ from dask.utils import format_bytes
 from distributed import Future
 
 from . import config
+from .checkpoint import CheckpointStore, Resume
 from .errors import ItemFailure, SpecError, safe_repr
 from .kept import KeptResults, KeptValue
 from .ledger import Ledger
@@ -29,7 +30,7 @@ FETCH_INTERVAL = 0.05
 
 class Collector:
     def __init__(self, submitter: Submitter, ledger: Ledger, options: RunOptions, label: str,
-                 streams: bool):
+                 streams: bool, checkpoint: tuple[CheckpointStore, Resume] | None = None):
         self.submitter = submitter
         self.ledger = ledger
         self.options = options
@@ -41,6 +42,7 @@ class Collector:
         self._last_fetch = 0.0
         self._home_bytes = 0
         self._limit = config.nbytes("result-limit")
+        self.checkpoint = checkpoint  # where values are stored as they come home, and what was stored
 
     # --- while the run goes --------------------------------------------------------------------
 
@@ -61,9 +63,23 @@ class Collector:
             self._home_bytes += int(sizeof(result))
             self.ledger.home(future.key, result)
             keys.append(future.key)
+            self._store(future.key)
         self.submitter.release(keys)
         if self._home_bytes > self._limit:
             raise self._too_large(self._home_bytes)
+
+    def _store(self, key: Hashable) -> None:
+        if self.checkpoint is None:
+            return
+        store, resumed = self.checkpoint
+        entry = self.ledger.get(key)
+        assert entry is not None
+        store.save([(index, resumed.hashes[index], value) for index, value in entry.indexed_values()
+                    if not isinstance(value, ItemFailure)])
+
+    def close(self) -> None:
+        if self.checkpoint is not None:
+            self.checkpoint[0].close()
 
     # --- at the end ----------------------------------------------------------------------------
 
@@ -78,8 +94,13 @@ class Collector:
             return KeptResults(self.submitter.client, list(self.submitter.map_futures), lengths, self.label)
         self.fetch(force=True)
         batches = self.ledger.results_in_order()
-        values = [value for batch in batches for value in batch.values]
         failures = [f for batch in batches for f in batch.failures]
+        if self.checkpoint is not None:
+            by_index = dict(self.checkpoint[1].done)
+            by_index.update(pair for e in self.ledger.entries("map") for pair in e.indexed_values())
+            values = [by_index[i] for i in sorted(by_index)]
+        else:
+            values = [value for batch in batches for value in batch.values]
         self._note_skipped(failures, len(failures))
         if mode == "single":
             return values[0] if values else None

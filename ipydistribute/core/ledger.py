@@ -38,6 +38,17 @@ class Entry:
     def items(self) -> range:
         return range(self.start, self.start + self.count)
 
+    def indexed_values(self) -> list[tuple[int, Any]]:
+        """``(index, value)`` of the items brought home; items skipped by ``--on-error skip``
+        have no value (``--on-error collect`` puts the failure in its place)."""
+        result = self.result
+        if result is None:
+            return []
+        if len(result.values) == self.count:
+            return list(zip(self.items, result.values))
+        missing = {f.index for f in result.failures}
+        return list(zip((i for i in self.items if i not in missing), result.values))
+
 
 class Ledger:
     """Every task of one run, in submission order."""

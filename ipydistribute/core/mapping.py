@@ -56,14 +56,15 @@ class MapSubmission:
         self._check_partials = False  # a reduction bounded until its partials prove small
         self._fan_in = options.fan_in  # of the tree once the partials prove small
 
-    def run(self, items: Any) -> None:
+    def run(self, items: Any, ranges: list[tuple[int, int]] | None = None) -> None:
+        """Submit the items (only those in ``ranges`` when given: a resumed run)."""
         if isinstance(items, KeptResults):
             futures = self.submitter.kept(items)
             if self.tree is not None:
                 self.tree.fan_in = plan.fan_in_for(len(futures), self.options.fan_in)
                 self.tree.add_leaves(futures)
         else:
-            self._submit_batches(plan.Batcher(items))
+            self._submit_batches(plan.Batcher(items, ranges))
         if self.tree is not None and not self.driver.stopped.is_set():
             self.tree.fold()
 

@@ -24,6 +24,7 @@ import cloudpickle
 from distributed import Client, Future
 
 from . import config, diagnose, plan
+from .checkpoint import CheckpointStore, Resume, resume, run_key
 from .collect import Collector
 from .errors import CellError, ItemError, ItemFailure, RunLostError, SpecError
 from .events import Inbox, OutputRecord, router
@@ -33,7 +34,7 @@ from .mapping import MapSubmission
 from .reduction import TreeReduction
 from .replay import attach_replay
 from .submit import Submitter
-from .task import Batch, BatchResult, Payload
+from .task import Batch, Payload
 
 ON_ERROR = ("raise", "skip", "collect")
 MAX_RETRIES = 1000
@@ -94,7 +95,8 @@ class Run:
     """
 
     def __init__(self, client: Client, payload: Payload, items: Any, options: RunOptions,
-                 mode: str, threads: int, workers: list[str]):
+                 mode: str, threads: int, workers: list[str],
+                 checkpoint: tuple[CheckpointStore, Resume] | None = None):
         self.client = client
         self.payload = payload
         self.options = options
@@ -126,7 +128,11 @@ class Run:
                                    holds_map_futures=mode == "all" or (options.keep and payload.reducer is None))
         self.tree = TreeReduction(self.submitter, options.fan_in) if payload.reducer is not None else None
         self.mapping = MapSubmission(self, self.submitter, options, self.tree)
-        self.collector = Collector(self.submitter, self.ledger, options, self.label, streams=streams)
+        self.collector = Collector(self.submitter, self.ledger, options, self.label, streams=streams,
+                                   checkpoint=checkpoint)
+        self._resumed = checkpoint[1] if checkpoint is not None else None
+        if self._resumed is not None:
+            self.ledger.items_done = len(self._resumed.done)
         self._driver = threading.Thread(target=self._drive, name=f"ipydistribute-run-{self.label}", daemon=True)
 
     # --- public -------------------------------------------------------------------------------
@@ -171,9 +177,10 @@ class Run:
         if not self.collector.streams:
             raise SpecError("as_completed() yields the values of a map run as they come home: a run with "
                             "--reduce, --keep or --all has no such values; use result()")
+        if self._resumed is not None:
+            yield from sorted(self._resumed.done.items())
         for entry in self.ledger.arrivals(self._done):
-            result: BatchResult = entry.result
-            yield from zip(range(result.start, result.start + len(result.values)), result.values)
+            yield from entry.indexed_values()
         if self.error is not None:
             raise self.error
 
@@ -234,6 +241,8 @@ class Run:
                 self.submitter.all_workers()
             elif self.mode == "single":
                 self.submitter.batches([Batch(0, [None])], role="single")
+            elif self._resumed is not None:
+                self.mapping.run(self._items, plan.open_ranges(len(self._resumed.hashes), self._resumed.done))
             else:
                 self.mapping.run(self._items)
             self._wait_for_tasks()
@@ -264,7 +273,9 @@ class Run:
         with self._cond:
             if not self._ended_futures and timeout > 0:
                 self._cond.wait(timeout)
-            ended = list(self._ended_futures)
+            # Finished tasks first: their values come home (and into a checkpoint) even when a
+            # failure among the same ended tasks stops the run.
+            ended = sorted(self._ended_futures, key=lambda f: f.status != "finished")
             self._ended_futures.clear()
         for future in ended:
             self._account(future)
@@ -291,6 +302,10 @@ class Run:
             self.submitter.cancel_all()
 
     def _on_task_error(self, future: Future) -> None:
+        try:  # keep what finished before the failure (a checkpoint stores it)
+            self.collector.fetch(force=True)
+        except Exception:  # the failure is what the user needs to see
+            pass
         exc = future.exception()
         if isinstance(exc, ItemError):
             self.failures.append(exc.failure)
@@ -333,6 +348,7 @@ class Run:
             callbacks, self._done_callbacks = self._done_callbacks, []
         if state != "finished":
             self.ledger.cancel_open()
+        self.collector.close()
         if not (self.options.keep and state == "finished"):
             self.submitter.clear()
         self._done.set()
@@ -383,7 +399,29 @@ def start_run(client: Client, payload: Payload, items: Any, options: RunOptions,
         raise SpecError(f"--retries must be between 0 and {MAX_RETRIES}, not {options.retries}")
     _check_associative(options.reduce)
     threads, workers = diagnose.eligible_workers(client, options)
-    return Run(client, payload, items, options, mode, threads, workers).start()
+    stored = _open_checkpoint(payload, items, options, mode) if options.checkpoint else None
+    return Run(client, payload, items, options, mode, threads, workers, stored).start()
+
+
+def _open_checkpoint(payload: Payload, items: Any, options: RunOptions,
+                     mode: str) -> tuple[CheckpointStore, Resume]:
+    """The run's store in ``--checkpoint DIR`` and what it already holds; says in one line when
+    the run resumes, or when the cell or its data changed since the stored run."""
+    assert options.checkpoint is not None
+    if mode != "map" or options.reduce is not None or options.keep:
+        what = "--reduce" if options.reduce is not None else "--keep" if options.keep else "a cell without items"
+        raise SpecError(f"--checkpoint stores each item's value, which {what} does not return: drop "
+                        "--checkpoint, or return the values and reduce them in the notebook")
+    if isinstance(items, KeptResults) or plan.sized_length(items) is None:
+        raise SpecError("--checkpoint matches stored values to items by position: give a list, range or "
+                        "array (e.g. list(generator)), not a generator")
+    store = CheckpointStore(options.checkpoint, run_key(payload, mode))
+    stored = store.load()
+    resumed = resume(items, stored)
+    for line in [resumed.notice(options.checkpoint) or store.changed_notice(stored), *store.warnings]:
+        if line:
+            print(line)
+    return store, resumed
 
 
 def new_token() -> str:
