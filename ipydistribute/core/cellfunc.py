@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import dis
 import hashlib
+import linecache
 import types
 from dataclasses import dataclass
 from typing import Any
@@ -85,6 +86,11 @@ class CellCode:
         read -= target_names(parse_target(target)) if target else set()
         token = hashlib.sha1(f"{filename}\0{target}\0{source}".encode()).hexdigest()[:16]
         return cls(source, filename, target, has_value, frozenset(read), token)
+
+    def register_source(self) -> None:
+        """Make the cell's lines known to ``linecache``, for tracebacks and pdb's ``list``."""
+        lines = [line + "\n" for line in self.source.splitlines()]
+        linecache.cache[self.filename] = (len(self.source), None, lines, self.filename)
 
     def compile(self) -> CompiledCell:
         tree = ast.parse(self.source, filename=self.filename, mode="exec")
@@ -164,6 +170,7 @@ class CompiledCell:
 
     def run(self, namespace: dict[str, Any], item: Any = None) -> Any:
         """Run the cell once in ``namespace`` (which it may change) and return its value."""
+        __tracebackhide__ = True  # IPython's tracebacks and pdb start at the cell's own frame
         if self.assign is not None:
             namespace[ITEM_NAME] = item
             exec(self.assign, namespace)

@@ -14,7 +14,7 @@ so pdb opens at the failing line with the item's names.
 from __future__ import annotations
 
 import builtins
-import linecache
+import functools
 import os
 import types
 import warnings
@@ -24,7 +24,6 @@ from typing import Any
 
 import cloudpickle
 
-from .cellfunc import ITEM_NAME
 from .errors import ItemFailure, SpecError, safe_repr
 from .kept import KeptResults
 from .task import Payload
@@ -111,20 +110,9 @@ class ItemReplay:
         assert payload.cell is not None
         cell = payload.cell
         compiled = cell.compile()
-        lines = [line + "\n" for line in cell.source.splitlines()]
-        linecache.cache[cell.filename] = (len(cell.source), None, lines, cell.filename)  # pdb's `list`
+        cell.register_source()  # pdb's `list`
         namespace = self.namespace(worker)
-
-        def run_cell(item: Any) -> Any:
-            __tracebackhide__ = True
-            if compiled.assign is not None:
-                namespace[ITEM_NAME] = item
-                exec(compiled.assign, namespace)
-                del namespace[ITEM_NAME]
-            exec(compiled.body, namespace)
-            return eval(compiled.value, namespace) if compiled.value is not None else None
-
-        return run_cell
+        return functools.partial(compiled.run, namespace)
 
     def namespace(self, worker: str = "") -> dict[str, Any]:
         """What the cell saw on ``worker``: the captured values as submitted, and the names a

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import builtins
 import io
-import linecache
 import os
 import pickle
 import sys
@@ -162,9 +161,7 @@ class _Prepared:
         self.func: Callable[[Any], Any] | None = None
         if payload.cell is not None:
             self.cell = payload.cell.compile()
-            source = payload.cell.source
-            lines = [line + "\n" for line in source.splitlines()]
-            linecache.cache[payload.cell.filename] = (len(source), None, lines, payload.cell.filename)
+            payload.cell.register_source()
         if payload.func is not None:
             self.func = cloudpickle.loads(payload.func)
         self.captured = {name: cloudpickle.loads(data) for name, data in payload.captured.items()}
