@@ -21,7 +21,11 @@ import gc, os, threading, psutil, ipywidgets, ipydistribute
 from ipydistribute.core.run import Run
 client = ipydistribute.get_client()
 def measure():
+    import time
     gc.collect()
+    deadline = time.monotonic() + 10  # the client drops released keys on its own loop, a little later
+    while client.futures and time.monotonic() < deadline:
+        time.sleep(0.05)
     workers = client.run(lambda: (psutil.Process().memory_info().rss, threading.active_count()))
     tasks = client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
     return {"kernel_rss": psutil.Process().memory_info().rss, "kernel_threads": threading.active_count(),

@@ -28,8 +28,10 @@ if TYPE_CHECKING:
 
 #: A partial at least this large makes a reduction keep its map tasks in flight bounded.
 LARGE_PARTIAL_BYTES = 1 << 20
-#: The tree's fan-in while partials may be large.
+#: The tree's fan-in for large partials, and while their size is not known yet (no group forms
+#: before the first partial is measured; at most the bound on tasks in flight wait for it).
 LARGE_FAN_IN = 2
+UNDECIDED_FAN_IN = 1 << 30
 
 
 class Driver(Protocol):
@@ -53,8 +55,10 @@ class MapSubmission:
         self.tree = tree
         self.batch_size: int | None = options.batch  # items per task, once chosen
         self.max_in_flight: int | None = None  # bound on tasks in flight, when there is one
-        self._check_partials = False  # a reduction bounded until its partials prove small
+        self._check_partials = False  # a reduction waits for its first partial's size
+        self._small_partials: bool | None = None  # what it found
         self._fan_in = options.fan_in  # of the tree once the partials prove small
+        self._sized = True
 
     def run(self, items: Any, ranges: list[tuple[int, int]] | None = None) -> None:
         """Submit the items (only those in ``ranges`` when given: a resumed run)."""
@@ -73,10 +77,10 @@ class MapSubmission:
         threads = self.driver.threads
         bound = max(4, 2 * threads)
         cap = self.options.max_in_flight or (None if sized and self.tree is None else bound)
-        self._check_partials = sized and self.tree is not None and not self.options.max_in_flight
+        self._sized = sized
+        self._check_partials = self.tree is not None and not self.options.max_in_flight
         self.max_in_flight = cap
-        if self.tree is not None and self._check_partials:
-            self.tree.fan_in = LARGE_FAN_IN
+        self._set_fan_in()
         size = self.options.batch
         planned: list[int] = []  # sizes of the batches of a sized input cut by auto batching
         if size is None:
@@ -94,9 +98,7 @@ class MapSubmission:
         if self.tree is not None and batcher.remaining is not None:
             leaves = self.submitter.map_tasks + (len(planned) or -(-batcher.remaining // size))
             self._fan_in = plan.fan_in_for(leaves, self.options.fan_in)
-            # Until the partials prove small, pairs: a reduce task holds its inputs and, for those
-            # made on other workers, a copy of each (fan-in 8 over 16 MB arrays: 0.46 GB at peak).
-            self.tree.fan_in = LARGE_FAN_IN if self._check_partials else self._fan_in
+            self._set_fan_in()
         while not self.driver.stopped.is_set():
             room = None if self.max_in_flight is None else self._wait_for_room()
             if room == 0:
@@ -148,10 +150,20 @@ class MapSubmission:
             return
         self._check_partials = False
         sizes = self.submitter.client.nbytes(keys=finished[:1], summary=False)
-        if sizes and max(sizes.values()) < LARGE_PARTIAL_BYTES:
+        self._small_partials = bool(sizes) and max(sizes.values()) < LARGE_PARTIAL_BYTES
+        if self._small_partials and self._sized:
             self.max_in_flight = None
-            if self.tree is not None:
-                self.tree.fan_in = self._fan_in
+        self._set_fan_in()
+
+    def _set_fan_in(self) -> None:
+        if self.tree is None:
+            return
+        if self._small_partials is None:
+            self.tree.fan_in = UNDECIDED_FAN_IN
+        else:
+            # Large partials are combined in pairs: a reduce task holds its inputs and, for those
+            # made on other workers, a copy of each (fan-in 8 over 16 MB arrays: 0.46 GB at peak).
+            self.tree.fan_in = self._fan_in if self._small_partials else LARGE_FAN_IN
 
     def _probe(self, batcher: plan.Batcher) -> float | None:
         """Run and time a few items per thread; returns seconds per item (None if none finished)."""
