@@ -45,7 +45,7 @@ class ClusterHandle:
 
     client: Client
     cluster: Any | None  # the cluster manager when we (or the user) started one
-    kind: str  # "local" (embedded), "remote" (connected), "manager" (%cluster new), "user" (their Client)
+    kind: str  # "local" (embedded), "remote" (connected), "manager" (%cluster new), "gateway", "user" (their Client)
     gpu_state: GPUState = GPUState.DISABLED
     gpus: list[GPUInfo] = field(default_factory=list)
     simulated_gpus: int = 0
@@ -54,6 +54,8 @@ class ClusterHandle:
     @property
     def owned(self) -> bool:
         """Whether closing the notebook's session should close the cluster too."""
+        if self.kind == "gateway":  # unless it was kept (--keep)
+            return bool(getattr(self.cluster, "shutdown_on_close", True))
         return self.kind in ("local", "manager")
 
     @property
@@ -400,7 +402,12 @@ def scale(n: int) -> ClusterHandle:
         adaptive.stop()
     handle.adaptive = None
     manager: Any = handle.cluster
-    manager.scale(n)
+    if handle.kind == "gateway":
+        from . import gateway
+
+        gateway.scale(manager, n)
+    else:
+        manager.scale(n)
     return handle
 
 
@@ -414,7 +421,12 @@ def adapt(minimum: int, maximum: int) -> ClusterHandle:
     if reason:
         raise SpecError(f"cannot adapt: {reason}")
     manager: Any = handle.cluster
-    manager.adapt(minimum=minimum, maximum=maximum)
+    if handle.kind == "gateway":
+        from . import gateway
+
+        gateway.adapt(manager, minimum, maximum)
+    else:
+        manager.adapt(minimum=minimum, maximum=maximum)
     handle.adaptive = (minimum, maximum)
     return handle
 
@@ -453,7 +465,11 @@ def stop() -> None:
     try:
         handle.client.close()
     finally:
-        if handle.owned and handle.cluster is not None:
+        if handle.kind == "gateway":  # a kept one too: that only drops this notebook's connection
+            from . import gateway
+
+            gateway.close(handle.cluster)
+        elif handle.owned and handle.cluster is not None:
             handle.cluster.close()
 
 

@@ -1,0 +1,106 @@
+"""Real servers for the deployment tests (dask-gateway, JupyterHub, Slurm, sshd), on loopback.
+
+Each runs in its own process group with its log in the test's directory; a server that does not
+come up fails the test with the reason and the end of its log (never a skip). The config files
+they read live in ``tests/deploy/`` and are the ones docs/clusters.md shows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+DEPLOY = Path(__file__).parent / "deploy"
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str, log: Callable[[], str] | None = None) -> Any:
+    """Poll ``condition`` until it returns something true; fail with ``what`` (and a log) if it never does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} within {timeout:g} s" + (f"\n--- log ---\n{log()}" if log else ""))
+        time.sleep(0.2)
+
+
+def http_status(url: str, headers: dict[str, str] | None = None) -> int:
+    """The status of a GET (following redirects), 0 when nothing answers."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=10) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except OSError:
+        return 0
+
+
+class Server:
+    """One server process; ``stop()`` ends its whole process group."""
+
+    def __init__(self, name: str, args: list[str], log_dir: Path, env: dict[str, str] | None = None,
+                 cwd: Path | None = None):
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        with open(self.log_path, "ab") as out:
+            self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=cwd or log_dir,
+                                         env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+                                         start_new_session=True)
+
+    def log(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def wait_ready(self, ready: Callable[[], Any], timeout: float = 90) -> None:
+        def up() -> Any:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{self.name} exited with {self.proc.returncode} before it was ready:\n"
+                                     f"{self.log()}")
+            return ready()
+
+        wait_until(up, timeout, f"{self.name} did not become ready", self.log)
+
+    def stop(self, timeout: float = 15) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+
+
+def start_gateway(log_dir: Path, password: str = "test-password",
+                  env: dict[str, str] | None = None) -> tuple[Server, str]:
+    """A dask-gateway-server with ``tests/deploy/gateway/dask_gateway_config.py``; returns it and its URL."""
+    port = free_port()
+    (log_dir / "gateway").mkdir(exist_ok=True)
+    server = Server("dask-gateway", [str(BIN / "dask-gateway-server"), "-f",
+                                     str(DEPLOY / "gateway" / "dask_gateway_config.py")], log_dir,
+                    env={"GATEWAY_PROXY_ADDRESS": f"127.0.0.1:{port}", "GATEWAY_PASSWORD": password,
+                         "GATEWAY_STATE_DIR": str(log_dir / "gateway"), **(env or {})})
+    url = f"http://127.0.0.1:{port}"
+    server.wait_ready(lambda: http_status(f"{url}/api/health") == 200)
+    return server, url
