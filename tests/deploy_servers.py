@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
+import string
 import subprocess
 import sys
 import time
@@ -104,3 +106,53 @@ def start_gateway(log_dir: Path, password: str = "test-password",
     url = f"http://127.0.0.1:{port}"
     server.wait_ready(lambda: http_status(f"{url}/api/health") == 200)
     return server, url
+
+
+class Slurm:
+    """munged, slurmctld and slurmd of ``tests/deploy/slurm/slurm.conf`` in ``directory``, as root.
+
+    ``env`` is what a shell or kernel needs to reach it (``SLURM_CONF``).
+    """
+
+    def __init__(self, directory: Path):
+        self.dir = directory
+        for sub in ("state", "spool", "logs"):
+            (directory / sub).mkdir(parents=True, exist_ok=True)
+        key = directory / "munge.key"
+        key.write_bytes(os.urandom(1024))
+        key.chmod(0o600)
+        socket_path = directory / "munge.sock"
+        values = {"HOST": socket.gethostname().split(".")[0], "DIR": str(directory),
+                  "PORT_CTLD": str(free_port()), "PORT_D": str(free_port()),
+                  "CPUS": str(os.cpu_count() or 1), "SOCKET": str(socket_path)}
+        conf = string.Template((DEPLOY / "slurm" / "slurm.conf").read_text()).substitute(values)
+        (directory / "slurm.conf").write_text(conf)
+        self.env = {"SLURM_CONF": str(directory / "slurm.conf")}
+        self.servers: list[Server] = []
+        missing = [name for name in ("munged", "slurmctld", "slurmd", "sbatch") if not shutil.which(name)]
+        if missing:
+            raise AssertionError(f"Slurm cannot start: {', '.join(missing)} not found "
+                                 "(apt-get install slurm-wlm munge; `make system-deps` does it)")
+        munge = Server("munged", ["munged", "-F", "--force", f"--socket={socket_path}", f"--key-file={key}",
+                                  f"--pid-file={directory}/munged.pid", f"--seed-file={directory}/munged.seed",
+                                  f"--log-file={directory}/munged.log"], directory)
+        self.servers.append(munge)
+        munge.wait_ready(socket_path.exists, 30)
+        conf_arg = ["-f", str(directory / "slurm.conf")]
+        self.servers.append(Server("slurmctld", ["slurmctld", "-D", *conf_arg], directory, env=self.env))
+        self.servers.append(Server("slurmd", ["slurmd", "-D", "-N", "localnode", *conf_arg], directory, env=self.env))
+        self.servers[-1].wait_ready(lambda: self.command("sinfo", "-h", "-o", "%T").strip() == "idle", 60)
+
+    def command(self, *args: str) -> str:
+        done = subprocess.run(args, capture_output=True, text=True, env={**os.environ, **self.env}, timeout=30)
+        return done.stdout
+
+    def jobs(self) -> list[str]:
+        """The ids of the jobs in ``squeue`` (pending or running)."""
+        return self.command("squeue", "-h", "-o", "%i").split()
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            self.command("scancel", "--user", "root")
+        for server in reversed(self.servers):
+            server.stop()

@@ -431,6 +431,36 @@ def adapt(minimum: int, maximum: int) -> ClusterHandle:
     return handle
 
 
+#: How long a run waits for an adaptive cluster at zero workers to start its first one.
+ADAPTIVE_FIRST_WORKER_TIMEOUT = 300.0
+
+
+def await_adaptive_worker(client: Client, timeout: float = ADAPTIVE_FIRST_WORKER_TIMEOUT) -> bool:
+    """Whether a worker arrived on the current cluster, adaptive and at zero workers, for a run.
+
+    Adaptive scaling starts workers for tasks waiting in the scheduler, and a run counts the
+    workers' threads before it submits any: a placeholder task asks for the first worker (a
+    Slurm job, a gateway worker), which a cluster adapting from 0 would otherwise never start.
+    """
+    with _lock:
+        handle = _current
+    if handle is None or handle.client is not client or handle.adaptive is None:
+        return False
+    print(f"waiting for the adaptive cluster to start a worker (up to {timeout:g} s)...", flush=True)
+    placeholder = client.submit(_nothing, pure=False)
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except TimeoutError:
+        return False
+    finally:
+        placeholder.release()
+    return True
+
+
+def _nothing() -> None:
+    return None
+
+
 def restart(timeout: float | None = None) -> ClusterHandle:
     """Restart every worker process: their memory, and the names ``%%distribute --all`` stored, are gone."""
     from .task import reset_worker_namespace

@@ -24,6 +24,7 @@ import cloudpickle
 from dask.utils import format_bytes
 from distributed import Client, Future
 
+from . import cluster as cluster_mod
 from . import config, plan
 from .errors import (
     CellError,
@@ -94,6 +95,8 @@ def _elapsed_of(result: BatchResult | Partial) -> tuple[float, int]:
 def _count_threads(client: Client, options: RunOptions) -> tuple[int, list[str]]:
     """Threads of the workers this run may use; fails at once when none qualifies."""
     info = client.scheduler_info(n_workers=-1)["workers"]
+    if not info and cluster_mod.await_adaptive_worker(client):  # adapting from 0 workers
+        info = client.scheduler_info(n_workers=-1)["workers"]
     wanted = options.all_resources()
     chosen = []
     threads = 0
