@@ -156,3 +156,33 @@ class Slurm:
             self.command("scancel", "--user", "root")
         for server in reversed(self.servers):
             server.stop()
+
+
+class Sshd:
+    """An sshd of ``tests/deploy/ssh/sshd_config`` on 127.0.0.1 with a client key made here."""
+
+    def __init__(self, directory: Path):
+        self.dir = directory
+        self.port = free_port()
+        self.key = directory / "client_ed25519"
+        sshd = Path("/usr/sbin/sshd")
+        if not sshd.exists() or not shutil.which("ssh-keygen"):
+            raise AssertionError("sshd cannot start: /usr/sbin/sshd or ssh-keygen not found "
+                                 "(apt-get install openssh-server; `make system-deps` does it)")
+        for path in (directory / "host_ed25519_key", self.key):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+        (directory / "authorized_keys").write_text(Path(f"{self.key}.pub").read_text())
+        conf = string.Template((DEPLOY / "ssh" / "sshd_config").read_text()).substitute(
+            DIR=str(directory), PORT=str(self.port))
+        (directory / "sshd_config").write_text(conf)
+        Path("/run/sshd").mkdir(exist_ok=True)  # its privilege separation directory
+        self.server = Server("sshd", [str(sshd), "-D", "-e", "-f", str(directory / "sshd_config")], directory)
+        self.server.wait_ready(lambda: _accepts(self.port), 30)
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def _accepts(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
