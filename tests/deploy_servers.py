@@ -129,18 +129,19 @@ class Slurm:
         (directory / "slurm.conf").write_text(conf)
         self.env = {"SLURM_CONF": str(directory / "slurm.conf")}
         self.servers: list[Server] = []
-        missing = [name for name in ("munged", "slurmctld", "slurmd", "sbatch") if not shutil.which(name)]
+        found = {name: _which(name) for name in ("munged", "slurmctld", "slurmd", "sbatch")}
+        missing = [name for name, path in found.items() if not path]
         if missing:
             raise AssertionError(f"Slurm cannot start: {', '.join(missing)} not found "
                                  "(apt-get install slurm-wlm munge; `make system-deps` does it)")
-        munge = Server("munged", ["munged", "-F", "--force", f"--socket={socket_path}", f"--key-file={key}",
+        munge = Server("munged", [found["munged"], "-F", "--force", f"--socket={socket_path}", f"--key-file={key}",
                                   f"--pid-file={directory}/munged.pid", f"--seed-file={directory}/munged.seed",
                                   f"--log-file={directory}/munged.log"], directory)
         self.servers.append(munge)
         munge.wait_ready(socket_path.exists, 30)
         conf_arg = ["-f", str(directory / "slurm.conf")]
-        self.servers.append(Server("slurmctld", ["slurmctld", "-D", *conf_arg], directory, env=self.env))
-        self.servers.append(Server("slurmd", ["slurmd", "-D", "-N", "localnode", *conf_arg], directory, env=self.env))
+        self.servers.append(Server("slurmctld", [found["slurmctld"], "-D", *conf_arg], directory, env=self.env))
+        self.servers.append(Server("slurmd", [found["slurmd"], "-D", "-N", "localnode", *conf_arg], directory, env=self.env))
         self.servers[-1].wait_ready(lambda: self.command("sinfo", "-h", "-o", "%T").strip() == "idle", 60)
 
     def command(self, *args: str) -> str:
@@ -183,6 +184,32 @@ class Sshd:
         self.server.stop()
 
 
+def _which(name: str) -> str:
+    """A command's path, looking in the sbin directories too (daemons live there)."""
+    return shutil.which(name, path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin") or ""
+
+
 def _accepts(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def start_hub(log_dir: Path, admin_token: str, users: tuple[str, ...] = ("alice", "bob"),
+              env: dict[str, str] | None = None) -> tuple[Server, str, int]:
+    """JupyterHub of ``tests/deploy/hub/jupyterhub_config.py`` with its dask-gateway service.
+
+    Returns the hub, its URL and the gateway's proxy port.
+    """
+    if not shutil.which("configurable-http-proxy"):
+        raise AssertionError("JupyterHub cannot start: configurable-http-proxy not found "
+                             "(npm install -g configurable-http-proxy; `make system-deps` does it)")
+    ports = {name: free_port() for name in ("HUB_PORT", "HUB_API_PORT", "HUB_PROXY_API_PORT", "HUB_GATEWAY_PORT")}
+    hub_env = {**{k: str(v) for k, v in ports.items()}, "HUB_STATE_DIR": str(log_dir),
+               "HUB_ADMIN_TOKEN": admin_token, "HUB_USERS": ",".join(users),
+               "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **(env or {})}
+    server = Server("jupyterhub", [str(BIN / "jupyterhub"), "-f", str(DEPLOY / "hub" / "jupyterhub_config.py")],
+                    log_dir, env=hub_env)
+    url = f"http://127.0.0.1:{ports['HUB_PORT']}"
+    server.wait_ready(lambda: http_status(f"{url}/hub/api/") == 200
+                      and http_status(f"{url}/services/dask-gateway/api/health") == 200)
+    return server, url, ports["HUB_GATEWAY_PORT"]

@@ -50,6 +50,7 @@ class ClusterHandle:
     gpus: list[GPUInfo] = field(default_factory=list)
     simulated_gpus: int = 0
     adaptive: tuple[int, int] | None = None  # (minimum, maximum) while adaptive scaling is on
+    requested: int = 0  # workers last asked of the cluster manager by scale
 
     @property
     def owned(self) -> bool:
@@ -401,6 +402,7 @@ def scale(n: int) -> ClusterHandle:
     if adaptive is not None:
         adaptive.stop()
     handle.adaptive = None
+    handle.requested = n
     manager: Any = handle.cluster
     if handle.kind == "gateway":
         from . import gateway
@@ -431,29 +433,31 @@ def adapt(minimum: int, maximum: int) -> ClusterHandle:
     return handle
 
 
-#: How long a run waits for an adaptive cluster at zero workers to start its first one.
-ADAPTIVE_FIRST_WORKER_TIMEOUT = 300.0
+#: How long a run waits for the first worker of a cluster that is starting them (jobs may queue).
+FIRST_WORKER_TIMEOUT = 300.0
 
 
-def await_adaptive_worker(client: Client, timeout: float = ADAPTIVE_FIRST_WORKER_TIMEOUT) -> bool:
-    """Whether a worker arrived on the current cluster, adaptive and at zero workers, for a run.
+def await_first_worker(client: Client, timeout: float = FIRST_WORKER_TIMEOUT) -> bool:
+    """Whether a worker arrived for a run on the current cluster, which had none but is getting some.
 
-    Adaptive scaling starts workers for tasks waiting in the scheduler, and a run counts the
-    workers' threads before it submits any: a placeholder task asks for the first worker (a
-    Slurm job, a gateway worker), which a cluster adapting from 0 would otherwise never start.
+    A cluster manager starts workers after ``scale`` returns (a Slurm job, a gateway worker), so a
+    cell right after ``%cluster gateway --workers 2`` finds none yet: it waits for the first. An
+    adaptive cluster starts workers only for tasks waiting in the scheduler, and a run counts the
+    workers' threads before it submits any: a placeholder task asks for the first one.
     """
     with _lock:
         handle = _current
-    if handle is None or handle.client is not client or handle.adaptive is None:
+    if handle is None or handle.client is not client or not (handle.adaptive or handle.requested):
         return False
-    print(f"waiting for the adaptive cluster to start a worker (up to {timeout:g} s)...", flush=True)
-    placeholder = client.submit(_nothing, pure=False)
+    print(f"waiting for the cluster's first worker (up to {timeout:g} s)...", flush=True)
+    placeholder = client.submit(_nothing, pure=False) if handle.adaptive else None
     try:
         client.wait_for_workers(1, timeout=timeout)
     except TimeoutError:
         return False
     finally:
-        placeholder.release()
+        if placeholder is not None:
+            placeholder.release()
     return True
 
 

@@ -98,7 +98,7 @@ def start(address: str | None = None, *, workers: int | None = None, adapt: tupl
     except BaseException:
         close(manager)  # shuts down a cluster made here (not a kept one): nothing is left half made
         raise
-    handle = cluster_mod.ClusterHandle(client, manager, "gateway", adaptive=adapt)
+    handle = cluster_mod.ClusterHandle(client, manager, "gateway", adaptive=adapt, requested=workers or 0)
     with cluster_mod._lock:
         cluster_mod.stop()
         return cluster_mod._set_current(handle)

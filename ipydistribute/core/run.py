@@ -95,7 +95,7 @@ def _elapsed_of(result: BatchResult | Partial) -> tuple[float, int]:
 def _count_threads(client: Client, options: RunOptions) -> tuple[int, list[str]]:
     """Threads of the workers this run may use; fails at once when none qualifies."""
     info = client.scheduler_info(n_workers=-1)["workers"]
-    if not info and cluster_mod.await_adaptive_worker(client):  # adapting from 0 workers
+    if not info and cluster_mod.await_first_worker(client):  # workers asked for, not there yet
         info = client.scheduler_info(n_workers=-1)["workers"]
     wanted = options.all_resources()
     chosen = []
