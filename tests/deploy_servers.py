@@ -141,7 +141,8 @@ class Slurm:
         munge.wait_ready(socket_path.exists, 30)
         conf_arg = ["-f", str(directory / "slurm.conf")]
         self.servers.append(Server("slurmctld", [found["slurmctld"], "-D", *conf_arg], directory, env=self.env))
-        self.servers.append(Server("slurmd", [found["slurmd"], "-D", "-N", "localnode", *conf_arg], directory, env=self.env))
+        self.servers.append(Server("slurmd", [found["slurmd"], "-D", "-N", "localnode", *conf_arg], directory,
+                                   env=self.env))
         self.servers[-1].wait_ready(lambda: self.command("sinfo", "-h", "-o", "%T").strip() == "idle", 60)
 
     def command(self, *args: str) -> str:
