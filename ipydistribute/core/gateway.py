@@ -95,8 +95,13 @@ def start(address: str | None = None, *, workers: int | None = None, adapt: tupl
         elif adapt is not None:
             _adapt(manager, *adapt)
         client = manager.get_client(set_as_default=True)
-    except BaseException:
+    except SpecError as exc:
         close(manager)  # shuts down a cluster made here (not a kept one): nothing is left half made
+        if connect:
+            raise
+        raise SpecError(f"{exc} (the new cluster was shut down: ask for fewer)") from None
+    except BaseException:
+        close(manager)
         raise
     handle = cluster_mod.ClusterHandle(client, manager, "gateway", adaptive=adapt, requested=workers or 0)
     with cluster_mod._lock:
