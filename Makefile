@@ -19,10 +19,11 @@ $(STAMP): pyproject.toml | $(PY)
 install: $(STAMP)
 
 # Debian's chromium for the browser tests (Playwright cannot download its own browser here), and
-# the servers of the deployment tests (-m deploy): Slurm with munge, sshd, JupyterHub's proxy.
+# the servers of the deployment tests (-m deploy): Slurm with munge, sshd, network namespaces
+# (ip), certificates (openssl), JupyterHub's proxy.
 # Each is installed only when its command is missing, so a second run costs nothing.
 SYSTEM_COMMANDS := chromium:chromium slurmctld:slurmctld slurmd:slurmd sbatch:slurm-client \
-	munged:munge /usr/sbin/sshd:openssh-server npm:npm
+	munged:munge /usr/sbin/sshd:openssh-server ip:iproute2 openssl:openssl npm:npm
 system-deps:
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	missing=; for pair in $(SYSTEM_COMMANDS); do \

@@ -92,10 +92,10 @@ def _elapsed_of(result: BatchResult | Partial) -> tuple[float, int]:
     return result.elapsed, n
 
 
-def _count_threads(client: Client, options: RunOptions) -> tuple[int, list[str]]:
+def _count_threads(client: Client, options: RunOptions, starting: bool = False) -> tuple[int, list[str]]:
     """Threads of the workers this run may use; fails at once when none qualifies."""
     info = client.scheduler_info(n_workers=-1)["workers"]
-    if not info and cluster_mod.await_first_worker(client):  # workers asked for, not there yet
+    if not info and starting and cluster_mod.await_first_worker(client):  # workers asked for, not there yet
         info = client.scheduler_info(n_workers=-1)["workers"]
     wanted = options.all_resources()
     chosen = []
@@ -738,7 +738,7 @@ def start_run(client: Client, payload: Payload, items: Any, options: RunOptions,
     if not 0 <= options.retries <= MAX_RETRIES:
         raise SpecError(f"--retries must be between 0 and {MAX_RETRIES}, not {options.retries}")
     _check_associative(options.reduce)
-    threads, workers = _count_threads(client, options)
+    threads, workers = _count_threads(client, options, starting=True)
     return Run(client, payload, items, options, mode, threads, workers).start()
 
 
