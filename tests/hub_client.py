@@ -30,8 +30,14 @@ class HubUser:
         self.headers = {"Authorization": f"token {self.token}"}
 
     def start_server(self, timeout: float = 120) -> None:
+        self.request_server()
+        self.wait_server(timeout)
+
+    def request_server(self) -> None:
         reply = requests.post(f"{self.url}/hub/api/users/{self.name}/server", headers=self.headers, timeout=30)
         assert reply.status_code in (201, 202), reply.text
+
+    def wait_server(self, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         while True:
             model = requests.get(f"{self.url}/hub/api/users/{self.name}", headers=self.headers, timeout=30).json()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -49,10 +50,13 @@ DASHBOARD = "import ipydistribute\nipydistribute.get_client().dashboard_link"
 def test_two_students_get_their_own_gateway_clusters_through_the_hub(hub: tuple[str, str]) -> None:
     url, admin_token = hub
     alice, bob = HubUser(url, admin_token, "alice"), HubUser(url, admin_token, "bob")
-    alice.start_server()
-    bob.start_server()
-    with alice.kernel() as a_kernel, bob.kernel() as b_kernel:
-        a_out, b_out = run_notebook(a_kernel, NOTEBOOK), run_notebook(b_kernel, NOTEBOOK)
+    for user in (alice, bob):  # both log in and start at once, as a class does
+        user.request_server()
+    for user in (alice, bob):
+        user.wait_server()
+    with alice.kernel() as a_kernel, bob.kernel() as b_kernel, ThreadPoolExecutor(2) as pool:
+        a_run, b_run = (pool.submit(run_notebook, kernel, NOTEBOOK) for kernel in (a_kernel, b_kernel))
+        a_out, b_out = a_run.result(), b_run.result()
         assert "['alice: 0', 'alice: 1', 'alice: 4', 'alice: 9']" in a_out[-1], a_out
         assert "['bob: 0', 'bob: 1', 'bob: 4', 'bob: 9']" in b_out[-1], b_out
         assert "squaring 2" in a_out[-1]

@@ -53,6 +53,7 @@ def test_slurm_jobs_are_the_workers_scale_and_adapt_submit_and_cancel_them_and_s
         wait_until(lambda: not slurm.jobs(), 60, "%cluster stop left jobs in squeue")
 
         kernel.ok(f"%cluster new dask_jobqueue.SLURMCluster cores=1 memory='1GB' interface='lo' "
+                  "scheduler_options={'dashboard_address': '127.0.0.1:0'} "
                   f"log_directory='{logs}'\n%cluster scale 1")
         wait_until(lambda: len(slurm.jobs()) == 1, 60, "scale 1 did not submit a job")
     wait_until(lambda: not slurm.jobs(), 60, "a kernel shutdown left jobs in squeue")
