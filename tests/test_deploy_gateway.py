@@ -110,6 +110,9 @@ def test_a_kernel_restart_or_shutdown_shuts_its_gateway_cluster_down_unless_kept
     with Kernel(env) as kernel:
         kernel.ok("%load_ext ipydistribute")
         assert kept in kernel.ok("%cluster gateway --list").text
+        # a refused request on a cluster reconnected to lets it go, never shuts it down
+        one_line_error(kernel.run(f"%cluster gateway --connect {kept} --workers 5"), "gateway refused 5 workers")
+        assert list(clusters_of(gateway, "bob")) == [kept]
         kernel.ok(f"%cluster gateway --connect {kept}")  # reconnected without --keep: this notebook owns it
         kernel.ok("import ipydistribute\nipydistribute.get_client().wait_for_workers(1, timeout=120)", timeout=180)
         assert "[1, 2, 3]" in kernel.ok("%%distribute x in range(3) --view none\nx + 1").text

@@ -95,13 +95,11 @@ def start(address: str | None = None, *, workers: int | None = None, adapt: tupl
         elif adapt is not None:
             _adapt(manager, *adapt)
         client = manager.get_client(set_as_default=True)
-    except SpecError as exc:
-        close(manager)  # shuts down a cluster made here (not a kept one): nothing is left half made
-        if connect:
-            raise
-        raise SpecError(f"{exc} (the new cluster was shut down: ask for fewer)") from None
-    except BaseException:
-        close(manager)
+    except BaseException as exc:
+        # A cluster made here is shut down (nothing is left half made); one reconnected to is only let go.
+        close(manager, shutdown=not connect)
+        if isinstance(exc, SpecError) and not connect:
+            raise SpecError(f"{exc} (the new cluster was shut down: ask for fewer)") from None
         raise
     handle = cluster_mod.ClusterHandle(client, manager, "gateway", adaptive=adapt, requested=workers or 0)
     with cluster_mod._lock:
@@ -121,9 +119,10 @@ def list_clusters(address: str | None = None) -> list[GatewayClusterInfo]:
             for r in reports]
 
 
-def close(manager: Any) -> None:
-    """Drop the notebook's connection to a gateway cluster, shutting it down unless it was kept."""
-    manager.close()  # closes its Gateway too
+def close(manager: Any, shutdown: bool | None = None) -> None:
+    """Drop the notebook's connection to a gateway cluster, shutting it down unless it was kept
+    (``shutdown`` overrides that)."""
+    manager.close(shutdown=shutdown)  # closes its Gateway too
     _forget_loop(manager.gateway)
 
 
