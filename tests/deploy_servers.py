@@ -195,7 +195,7 @@ def _accepts(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def start_hub(log_dir: Path, admin_token: str, users: tuple[str, ...] = ("alice", "bob"),
+def start_hub(log_dir: Path, password: str, users: tuple[str, ...] = ("alice", "bob"),
               env: dict[str, str] | None = None) -> tuple[Server, str, int]:
     """JupyterHub of ``tests/deploy/hub/jupyterhub_config.py`` with its dask-gateway service.
 
@@ -206,7 +206,7 @@ def start_hub(log_dir: Path, admin_token: str, users: tuple[str, ...] = ("alice"
                              "(npm install -g configurable-http-proxy; `make system-deps` does it)")
     ports = {name: free_port() for name in ("HUB_PORT", "HUB_API_PORT", "HUB_PROXY_API_PORT", "HUB_GATEWAY_PORT")}
     hub_env = {**{k: str(v) for k, v in ports.items()}, "HUB_STATE_DIR": str(log_dir),
-               "HUB_ADMIN_TOKEN": admin_token, "HUB_USERS": ",".join(users),
+               "HUB_PASSWORD": password, "HUB_USERS": ",".join(users),
                "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **(env or {})}
     server = Server("jupyterhub", [str(BIN / "jupyterhub"), "-f", str(DEPLOY / "hub" / "jupyterhub_config.py")],
                     log_dir, env=hub_env)

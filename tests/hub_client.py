@@ -1,4 +1,4 @@
-"""A JupyterHub user as a test drives one: a token, a server, and kernels run over the hub's proxy.
+"""A JupyterHub user as a test drives one: a login, a server, and kernels run over the hub's proxy.
 
 Kernels are reached the way JupyterLab reaches them: the server's REST API and the kernel's
 websocket, both through the hub's proxy with the user's token.
@@ -18,14 +18,19 @@ from kernel_helpers import Reply
 
 
 class HubUser:
-    """``name``'s token (asked for through an admin token), server and kernels on the hub at ``url``."""
+    """``name`` logged in to the hub at ``url`` through its login form; their token, server and kernels."""
 
-    def __init__(self, url: str, admin_token: str, name: str):
+    def __init__(self, url: str, name: str, password: str):
         self.url, self.name = url, name
-        admin = {"Authorization": f"token {admin_token}"}
-        reply = requests.post(f"{url}/hub/api/users/{name}/tokens", headers=admin,
-                              json={"note": "test login", "expires_in": 3600}, timeout=30)
-        reply.raise_for_status()
+        session = requests.Session()
+        session.get(f"{url}/hub/login", timeout=30)  # sets the _xsrf cookie the form must return
+        login = session.post(f"{url}/hub/login", allow_redirects=False, timeout=30,
+                             data={"username": name, "password": password, "_xsrf": session.cookies.get("_xsrf")})
+        assert login.status_code == 302, f"{name} could not log in ({login.status_code})"
+        # the token a frontend gets for API calls, asked for with the login's cookie
+        reply = session.post(f"{url}/hub/api/users/{name}/tokens", json={"note": "test", "expires_in": 3600},
+                             headers={"X-XSRFToken": session.cookies.get("_xsrf", "")}, timeout=30)
+        assert reply.status_code == 201, reply.text
         self.token = str(reply.json()["token"])
         self.headers = {"Authorization": f"token {self.token}"}
 

@@ -22,9 +22,9 @@ NOTEBOOK = DEPLOY / "hub" / "class_notebook.ipynb"
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    admin_token = secrets.token_hex(16)
-    server, url, _ = start_hub(tmp_path_factory.mktemp("hub"), admin_token)
-    yield url, admin_token
+    password = secrets.token_hex(8)
+    server, url, _ = start_hub(tmp_path_factory.mktemp("hub"), password)
+    yield url, password
     server.stop(timeout=30)
 
 
@@ -48,8 +48,10 @@ DASHBOARD = "import ipydistribute\nipydistribute.get_client().dashboard_link"
 
 
 def test_two_students_get_their_own_gateway_clusters_through_the_hub(hub: tuple[str, str]) -> None:
-    url, admin_token = hub
-    alice, bob = HubUser(url, admin_token, "alice"), HubUser(url, admin_token, "bob")
+    url, password = hub
+    with pytest.raises(AssertionError, match="could not log in"):
+        HubUser(url, "alice", "not-the-password")
+    alice, bob = HubUser(url, "alice", password), HubUser(url, "bob", password)
     for user in (alice, bob):  # both log in and start at once, as a class does
         user.request_server()
     for user in (alice, bob):

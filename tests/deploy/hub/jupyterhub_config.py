@@ -65,8 +65,3 @@ c.JupyterHub.load_roles = [
     # every user may use the gateway (its JupyterHub authenticator checks this scope)
     {"name": "user", "scopes": ["self", "access:services!service=dask-gateway"]},
 ]
-# TEST: the test logs its users in with tokens it asks for through an admin service.
-if os.environ.get("HUB_ADMIN_TOKEN"):
-    c.JupyterHub.services.append({"name": "test-admin", "api_token": os.environ["HUB_ADMIN_TOKEN"]})
-    c.JupyterHub.load_roles.append({"name": "test-admin", "scopes": ["admin:users", "admin:servers", "tokens"],
-                                    "services": ["test-admin"]})
