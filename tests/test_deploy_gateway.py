@@ -67,6 +67,12 @@ def test_a_gateway_cluster_runs_cells_scales_within_limits_and_is_shut_down(gate
         assert link == f"{gateway}/clusters/{name}/status"  # through the gateway's proxy
         assert http_status(link) == 200
 
+        # the widget's controls act through the gateway, and show its refusal
+        clicked = kernel.ok("widget = ipydistribute.status()\nwidget._scale_n.value = 1\nwidget._scale.click()\n"
+                            "first = widget._message.value\nwidget._scale_n.value = 5\nwidget._scale.click()\n"
+                            "first, widget._message.value").value()
+        assert "scale: done" in clicked and "scale failed: the gateway refused 5 workers" in clicked, clicked
+
         # the deployment's limits: 2 workers a cluster, 1 cluster a user
         one_line_error(kernel.run("%cluster scale 5"), "gateway refused 5 workers")
         one_line_error(kernel.run("%cluster gateway --workers 1"), "alice already runs 1 cluster")
