@@ -83,8 +83,9 @@ def test_a_gateway_cluster_runs_cells_scales_within_limits_and_is_shut_down(gate
         wait_until(lambda: not clusters_of(gateway, "alice"), 60, "the stopped cluster still ran")
 
         # memory: 1 GiB workers leave room for one beside the scheduler; nothing is left behind
-        one_line_error(kernel.run("%cluster gateway --option worker_memory=1 --workers 2", timeout=180),
-                       "gateway refused 2 workers")
+        refused = one_line_error(kernel.run("%cluster gateway --option worker_memory=1 --workers 2", timeout=180),
+                                 "gateway refused 2 workers", "the new cluster was shut down")
+        assert "instead" not in refused, refused
         assert not clusters_of(gateway, "alice")
         # mistakes are one line each
         one_line_error(kernel.run("%cluster gateway --option colour=red"), "no cluster option 'colour'",

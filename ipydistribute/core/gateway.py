@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -99,7 +100,9 @@ def start(address: str | None = None, *, workers: int | None = None, adapt: tupl
         # A cluster made here is shut down (nothing is left half made); one reconnected to is only let go.
         close(manager, shutdown=not connect)
         if isinstance(exc, SpecError) and not connect:
-            raise SpecError(f"{exc} (the new cluster was shut down: ask for fewer)") from None
+            # the gateway's "Scaling to 2 instead." did not happen: the cluster is gone
+            text = re.sub(r"\s*(Scaling to \d+|Using .*?) instead\.$", "", str(exc)).rstrip(".")
+            raise SpecError(f"{text}; the new cluster was shut down: ask for fewer") from None
         raise
     handle = cluster_mod.ClusterHandle(client, manager, "gateway", adaptive=adapt, requested=workers or 0)
     with cluster_mod._lock:
