@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 LAB_PORT ?= 8888
 PYTEST_ARGS ?=
 
-.PHONY: lab test test-fast test-browser bench bench-quick notebooks lint typecheck clean system-deps install
+.PHONY: lab test test-fast test-deploy test-browser bench bench-quick notebooks lint typecheck clean system-deps install
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -18,11 +18,24 @@ $(STAMP): pyproject.toml | $(PY)
 
 install: $(STAMP)
 
-# Debian's chromium for the browser tests (Playwright cannot download its own browser here).
+# Debian's chromium for the browser tests (Playwright cannot download its own browser here), and
+# the servers of the deployment tests (-m deploy): Slurm with munge, sshd, network namespaces
+# (ip), certificates (openssl), JupyterHub's proxy.
+# Each is installed only when its command is missing, so a second run costs nothing.
+SYSTEM_COMMANDS := chromium:chromium slurmctld:slurmctld slurmd:slurmd sbatch:slurm-client \
+	munged:munge /usr/sbin/sshd:openssh-server ip:iproute2 openssl:openssl npm:npm
 system-deps:
-	@if ! command -v chromium >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	missing=; for pair in $(SYSTEM_COMMANDS); do \
+	  command -v "$${pair%%:*}" >/dev/null 2>&1 || PATH="$$PATH:/usr/sbin" command -v "$${pair%%:*}" >/dev/null 2>&1 \
+	    || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "apt-get install$$missing"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi; \
+	if ! command -v configurable-http-proxy >/dev/null 2>&1; then \
+	  echo "npm install -g configurable-http-proxy"; $$SUDO npm install -g --silent configurable-http-proxy; \
 	fi
 
 lab: $(STAMP)
@@ -35,6 +48,10 @@ test: $(STAMP) system-deps
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not browser and not notebook and not slow" $(PYTEST_ARGS)
+
+# The deployment tests alone: dask-gateway, JupyterHub, Slurm, SSH and several hosts (as root).
+test-deploy: $(STAMP) system-deps
+	$(PY) -m pytest -m deploy $(PYTEST_ARGS)
 
 test-browser: $(STAMP) system-deps
 	$(PY) -m pytest -m browser $(PYTEST_ARGS)

@@ -14,6 +14,7 @@ __all__ = [
     "adapt",
     "connect",
     "distribute",
+    "gateway",
     "get_client",
     "load_ipython_extension",
     "restart",
@@ -59,6 +60,13 @@ def connect(address: str, **options: Any) -> Any:
     from .core.cluster import connect as connect_to
 
     return connect_to(address, **options).client
+
+
+def gateway(address: str | None = None, **options: Any) -> Any:
+    """Create (or ``connect=NAME`` to) a dask-gateway cluster (see :func:`ipydistribute.core.gateway.start`)."""
+    from .core.gateway import start as start_gateway
+
+    return start_gateway(address, **options).client
 
 
 def stop() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import time
 from dataclasses import dataclass, field
@@ -51,11 +52,12 @@ def tasks_left():
 class Kernel:
     """Start a kernel, run code in it, interrupt it; always shut it down (use as a context manager)."""
 
-    def __init__(self) -> None:
+    def __init__(self, env: dict[str, str] | None = None) -> None:
         self.km = KernelManager(kernel_name="python3")
+        self.env = env  # extra environment variables of the kernel process
 
     def __enter__(self) -> Kernel:
-        self.km.start_kernel()
+        self.km.start_kernel(**({"env": {**os.environ, **self.env}} if self.env else {}))
         self.kc = self.km.client()
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=60)

@@ -45,15 +45,18 @@ class ClusterHandle:
 
     client: Client
     cluster: Any | None  # the cluster manager when we (or the user) started one
-    kind: str  # "local" (embedded), "remote" (connected), "manager" (%cluster new), "user" (their Client)
+    kind: str  # "local" (embedded), "remote" (connected), "manager" (%cluster new), "gateway", "user" (their Client)
     gpu_state: GPUState = GPUState.DISABLED
     gpus: list[GPUInfo] = field(default_factory=list)
     simulated_gpus: int = 0
     adaptive: tuple[int, int] | None = None  # (minimum, maximum) while adaptive scaling is on
+    requested: int = 0  # workers last asked of the cluster manager by scale
 
     @property
     def owned(self) -> bool:
         """Whether closing the notebook's session should close the cluster too."""
+        if self.kind == "gateway":  # unless it was kept (--keep)
+            return bool(getattr(self.cluster, "shutdown_on_close", True))
         return self.kind in ("local", "manager")
 
     @property
@@ -399,8 +402,14 @@ def scale(n: int) -> ClusterHandle:
     if adaptive is not None:
         adaptive.stop()
     handle.adaptive = None
+    handle.requested = n
     manager: Any = handle.cluster
-    manager.scale(n)
+    if handle.kind == "gateway":
+        from . import gateway
+
+        gateway.scale(manager, n)
+    else:
+        manager.scale(n)
     return handle
 
 
@@ -414,9 +423,46 @@ def adapt(minimum: int, maximum: int) -> ClusterHandle:
     if reason:
         raise SpecError(f"cannot adapt: {reason}")
     manager: Any = handle.cluster
-    manager.adapt(minimum=minimum, maximum=maximum)
+    if handle.kind == "gateway":
+        from . import gateway
+
+        gateway.adapt(manager, minimum, maximum)
+    else:
+        manager.adapt(minimum=minimum, maximum=maximum)
     handle.adaptive = (minimum, maximum)
     return handle
+
+
+#: How long a run waits for the first worker of a cluster that is starting them (jobs may queue).
+FIRST_WORKER_TIMEOUT = 300.0
+
+
+def await_first_worker(client: Client, timeout: float = FIRST_WORKER_TIMEOUT) -> bool:
+    """Whether a worker arrived for a run on the current cluster, which had none but is getting some.
+
+    A cluster manager starts workers after ``scale`` returns (a Slurm job, a gateway worker), so a
+    cell right after ``%cluster gateway --workers 2`` finds none yet: it waits for the first. An
+    adaptive cluster starts workers only for tasks waiting in the scheduler, and a run counts the
+    workers' threads before it submits any: a placeholder task asks for the first one.
+    """
+    with _lock:
+        handle = _current
+    if handle is None or handle.client is not client or not (handle.adaptive or handle.requested):
+        return False
+    print(f"waiting for the cluster's first worker (up to {timeout:g} s)...", flush=True)
+    placeholder = client.submit(_nothing, pure=False) if handle.adaptive else None
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except TimeoutError:
+        return False
+    finally:
+        if placeholder is not None:
+            placeholder.release()
+    return True
+
+
+def _nothing() -> None:
+    return None
 
 
 def restart(timeout: float | None = None) -> ClusterHandle:
@@ -453,7 +499,11 @@ def stop() -> None:
     try:
         handle.client.close()
     finally:
-        if handle.owned and handle.cluster is not None:
+        if handle.kind == "gateway":  # a kept one too: that only drops this notebook's connection
+            from . import gateway
+
+            gateway.close(handle.cluster)
+        elif handle.owned and handle.cluster is not None:
             handle.cluster.close()
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from dask.utils import format_bytes
 from distributed import Client
 
+from . import cluster as cluster_mod
 from .errors import RunLostError, SpecError, safe_repr
 from .ledger import Entry
 
@@ -15,10 +16,13 @@ if TYPE_CHECKING:
     from .run import RunOptions
 
 
-def eligible_workers(client: Client, options: RunOptions) -> tuple[int, list[str]]:
+def eligible_workers(client: Client, options: RunOptions, starting: bool = False) -> tuple[int, list[str]]:
     """Threads of the workers this run may use, and their addresses; fails at once when none
-    qualifies, saying what to change."""
+    qualifies, saying what to change. ``starting``: a run about to start waits for the first
+    worker of a cluster that asked for workers (a gateway or adaptive cluster just created)."""
     info = client.scheduler_info(n_workers=-1)["workers"]
+    if not info and starting and cluster_mod.await_first_worker(client):  # workers asked for, not there yet
+        info = client.scheduler_info(n_workers=-1)["workers"]
     wanted = options.all_resources()
     chosen = []
     threads = 0

@@ -398,7 +398,7 @@ def start_run(client: Client, payload: Payload, items: Any, options: RunOptions,
     if not 0 <= options.retries <= MAX_RETRIES:
         raise SpecError(f"--retries must be between 0 and {MAX_RETRIES}, not {options.retries}")
     _check_associative(options.reduce)
-    threads, workers = diagnose.eligible_workers(client, options)
+    threads, workers = diagnose.eligible_workers(client, options, starting=True)
     stored = _open_checkpoint(payload, items, options, mode) if options.checkpoint else None
     return Run(client, payload, items, options, mode, threads, workers, stored).start()
 

@@ -59,6 +59,37 @@ def _new(line: str) -> cluster.ClusterHandle:
     return cluster.new(args.path, **literal_options(line.strip().partition(" ")[2]))
 
 
+@magic_arguments(name="cluster gateway")
+@argument("url", nargs="?", default=None,
+          help="the gateway, like http://host:8000 (default: gateway.address of dask-gateway's configuration)")
+@argument("--workers", type=int, default=None, metavar="N", help="workers to ask the gateway for")
+@argument("--adapt", type=int, nargs=2, default=None, metavar=("MIN", "MAX"),
+          help="let the gateway scale between MIN and MAX workers")
+@argument("--option", action="append", default=[], metavar="KEY=VALUE",
+          help="one of the gateway's cluster options (repeat for more); values are Python literals or text")
+@argument("--list", action="store_true", help="list your clusters on the gateway and do nothing else")
+@argument("--connect", default=None, metavar="NAME", help="use your running cluster NAME instead of a new one")
+@argument("--keep", action="store_true",
+          help="leave the cluster running when the notebook stops or its kernel exits (reconnect with --connect)")
+def _gateway(line: str) -> cluster.ClusterHandle | str:
+    """Create a cluster on a dask-gateway server (login from dask-gateway's configuration)."""
+    from ..core import gateway
+
+    args = _parse(_gateway, line)
+    if args.list:
+        found = gateway.list_clusters(args.url)
+        rows = [f"{c.name}  {c.status}  {c.dashboard_link or ''}" for c in found]
+        return "\n".join(rows) if rows else f"no cluster of yours on {gateway.gateway_address(args.url)}"
+    options = {}
+    for item in args.option:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise SpecError(f"--option takes KEY=VALUE, not {safe_repr(item, 60)}")
+        options[key.strip()] = gateway.option_value(value)
+    return gateway.start(args.url, workers=args.workers, adapt=tuple(args.adapt) if args.adapt else None,
+                         options=options, connect=args.connect, keep=args.keep)
+
+
 @magic_arguments(name="cluster scale")
 @argument("n", type=int, metavar="N", help="the number of workers to have (GPU workers of the embedded cluster stay)")
 def _scale(line: str) -> str:
@@ -91,7 +122,9 @@ def _stop(line: str) -> str:
     _parse(_stop, line)
     handle, _ = cluster.current(start=False)
     cluster.stop()
-    return "no cluster to stop" if handle is None else "stopped" if handle.owned else "disconnected"
+    if handle is None:
+        return "no cluster to stop"
+    return "stopped" if handle.owned else "disconnected (the cluster keeps running)"
 
 
 @magic_arguments(name="cluster status")
@@ -101,7 +134,7 @@ def _status(line: str) -> None:
 
 
 SUBCOMMANDS: dict[str, Callable[[str], Any]] = {
-    "start": _start, "connect": _connect, "new": _new, "scale": _scale, "adapt": _adapt,
+    "start": _start, "connect": _connect, "new": _new, "gateway": _gateway, "scale": _scale, "adapt": _adapt,
     "status": _status, "restart": _restart, "stop": _stop,
 }
 
@@ -171,6 +204,8 @@ class ClusterMagics(Magics):
             %cluster start --workers 2 --simulate-gpus 1
             %cluster connect tls://sched.example.org:8786 --tls-ca-file ca.pem --tls-cert me.pem --tls-key me.key
             %cluster new dask_jobqueue.SLURMCluster cores=8 memory='16GB' queue='regular'
+            %cluster gateway --workers 4          # the address and login from dask-gateway's config
+            %cluster gateway --list
             %cluster scale 4
             %cluster adapt 1 10
             %cluster            # the cluster widget: workers, totals, dashboard, controls

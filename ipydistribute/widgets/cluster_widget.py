@@ -22,7 +22,7 @@ from ..core.errors import SpecError, shorten
 from .templates import render
 
 KIND_TEXT = {"local": "embedded local cluster", "remote": "remote scheduler",
-             "manager": "cluster manager", "user": "your own Client"}
+             "manager": "cluster manager", "gateway": "dask-gateway cluster", "user": "your own Client"}
 
 
 # --- the picture: one renderer for the live table and the saved one ---------------------------
