@@ -25,10 +25,11 @@ def cluster() -> Iterator[Any]:
 
 @pytest.fixture
 def client(cluster: Any) -> Any:
+    import ipydistribute
     from ipydistribute.core import cluster as cluster_mod
 
-    if cluster_mod._current is not cluster:  # a test switched clusters: put the session's back
-        cluster_mod._set_current(cluster)
+    if cluster_mod.current(start=False)[0] is not cluster:  # a test switched clusters: put the session's back
+        ipydistribute.use(cluster)
     ensure_default_client(cluster.client)
     return cluster.client
 
