@@ -13,6 +13,7 @@ from .cellfunc import CellCode
 from .errors import SpecError, describe_error, type_name
 from .events import output_topic
 from .run import Run, RunOptions, make_payload, new_token, start_run, warn_all
+from .seeding import check_seed
 
 _LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(-[A-Za-z_][A-Za-z0-9_]*)*$")
 
@@ -61,12 +62,15 @@ def distribute(func: Callable[[Any], Any], items: Iterable[Any], *,
                reduce: Callable[[Iterable[Any]], Any] | None = None,
                batch: int | str = "auto", gpu: float = 0, resources: dict[str, float] | None = None,
                workers: list[str] | None = None, retries: int = 0, on_error: str = "raise",
-               keep: bool = False, name: str = "distribute", wait: bool = True) -> Any:
+               keep: bool = False, name: str = "distribute", seed: int | None = None,
+               wait: bool = True) -> Any:
     """Run ``func(item)`` for every item on the cluster; the same engine as ``%%distribute``.
 
     Returns the list of values in item order, or ``reduce``'s value (the reducer takes an
     iterable of values and must be associative: it runs first inside each batch, then as a
-    tree). With ``wait=False`` it returns the :class:`~ipydistribute.core.run.Run` at once.
+    tree). ``seed`` seeds ``random``, ``numpy.random`` (and torch) before each item from the
+    seed and the item's index (see :func:`ipydistribute.seed_item`). With ``wait=False`` it
+    returns the :class:`~ipydistribute.core.run.Run` at once.
 
     >>> distribute(lambda x: x * x, range(4))
     [0, 1, 4, 9]
@@ -83,7 +87,8 @@ def distribute(func: Callable[[Any], Any], items: Iterable[Any], *,
     else:
         raise SpecError(f"batch must be a number of items or 'auto', not {batch!r}")
     options = RunOptions(reduce=reduce, batch=size, gpu=gpu, resources=dict(resources or {}),
-                         workers=workers, retries=retries, on_error=on_error, keep=keep, name=name)
+                         workers=workers, retries=retries, on_error=on_error, keep=keep, name=name,
+                         seed=check_seed(seed))
     handle, _ = cluster_mod.current()
     assert handle is not None
     token = new_token()

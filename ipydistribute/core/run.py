@@ -57,6 +57,7 @@ class RunOptions:
     on_error: str = "raise"
     keep: bool = False
     name: str | None = None
+    seed: int | None = None  # each item seeded from SeedSequence(seed) and its index (core/seeding.py)
     max_in_flight: int | None = None  # tasks in flight for a generator; None: 2 per thread
     fan_in: int = field(default_factory=lambda: int(config.get("fan-in")))
     target_task_seconds: float = field(default_factory=lambda: config.seconds("batch.target-duration"))
@@ -751,7 +752,7 @@ def make_payload(label: str, token: str, *, cell: Any = None, func: Callable[...
     return Payload(token=token, label=label, cell=cell,
                    func=cloudpickle.dumps(func) if func is not None else None,
                    captured=captured or {}, reducer=reducer, on_error=options.on_error,
-                   topic=topic, store_names=store_names)
+                   topic=topic, store_names=store_names, seed=options.seed)
 
 
 def warn_all(messages: list[str]) -> None:

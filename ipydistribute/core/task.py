@@ -24,6 +24,7 @@ from typing import Any
 import cloudpickle
 from dask.sizeof import sizeof
 
+from . import seeding
 from .cellfunc import CellCode, CompiledCell
 from .errors import ItemError, ItemFailure, safe_repr
 
@@ -50,6 +51,7 @@ class Payload:
     topic: str | None = None  # event topic that carries print() output back to the kernel
     output_limit: int = 64 * 1024  # characters of output kept per item
     store_names: bool = False  # --all: keep the cell's top-level names on the worker
+    seed: int | None = None  # --seed: each item seeded from SeedSequence(seed) and its index
 
 
 class Batch:
@@ -155,6 +157,7 @@ class _Prepared:
 
     def __init__(self, payload: Payload):
         self.payload = payload
+        seeding.isolate_dask_random()
         self.cell: CompiledCell | None = None
         self.func: Callable[[Any], Any] | None = None
         if payload.cell is not None:
@@ -179,25 +182,44 @@ class _Prepared:
         module code in a fresh namespace per item.
         """
         cell = self.cell
-        if cell is not None and cell.expression is not None and not self.payload.store_names:
+        if cell is not None and cell.expression is not None and not self.payload.store_names \
+                and self.payload.seed is None:
             return cell.loop(self.namespace())  # type: ignore[no-any-return]
-        if self.func is not None:
-            call = self.func
-        else:
-            assert cell is not None
-
-            def call(item: Any) -> Any:
-                namespace = self.namespace()
-                value = cell.run(namespace, item)
-                if self.payload.store_names:
-                    _store_names(namespace, self)
-                return value
+        call = self.func if self.func is not None else self._call
 
         def loop(items: Sequence[Any], offset: int, append: Callable[[Any], None]) -> None:
             for item in islice(items, offset, None):
                 append(call(item))
 
         return loop
+
+    def _call(self, item: Any) -> Any:
+        """Run the cell (or the function) once for ``item``, in a fresh namespace."""
+        if self.func is not None:
+            return self.func(item)
+        cell = self.cell
+        assert cell is not None
+        namespace = self.namespace()
+        value = cell.run(namespace, item)
+        if self.payload.store_names:
+            _store_names(namespace, self)
+        return value
+
+    def loop_for(self, start: int) -> Callable[[Sequence[Any], int, Callable[[Any], None]], None]:
+        """The item loop of a batch whose first item is item ``start`` of the run: with
+        ``--seed``, a loop that seeds each item by its index first (without, the plain loop,
+        which pays nothing for seeding)."""
+        seed = self.payload.seed
+        if seed is None:
+            return self.run_items
+        call = self._call
+
+        def seeded_loop(items: Sequence[Any], offset: int, append: Callable[[Any], None]) -> None:
+            for index, item in enumerate(islice(items, offset, None), start + offset):
+                seeding.seed_item(seed, index)
+                append(call(item))
+
+        return seeded_loop
 
     def namespace(self) -> dict[str, Any]:
         ns: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
@@ -434,7 +456,7 @@ def run_batch(batch: Batch | BatchResult, payload: Payload) -> BatchResult | Par
         while offset < len(items):
             cursor.restart(offset)
             try:
-                prepared.run_items(items, offset, values.append)
+                prepared.loop_for(start)(items, offset, values.append)
                 break
             except (Exception, SystemExit, KeyboardInterrupt) as exc:  # an item must not end the worker
                 failed = cursor.offset()
