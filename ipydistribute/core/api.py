@@ -9,11 +9,13 @@ from typing import Any
 import cloudpickle
 
 from . import cluster as cluster_mod
+from . import localmodules
 from .cellfunc import CellCode
 from .errors import SpecError, describe_error, type_name
 from .events import output_topic
 from .run import Run, RunOptions, make_payload, new_token, start_run, warn_all
 from .seeding import check_seed
+from .task import Payload
 
 _LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(-[A-Za-z_][A-Za-z0-9_]*)*$")
 
@@ -55,7 +57,16 @@ def run_cell(cell: CellCode, captured: dict[str, bytes], items: Any, options: Ru
     token = new_token()
     payload = make_payload(label, token, cell=cell, captured=captured, options=options,
                            topic=output_topic(handle.client), store_names=(mode == "all"))
+    _ship_local_modules(payload, handle.client.id, cell.source)
     return start_run(handle.client, payload, items, options, mode=mode)
+
+
+def _ship_local_modules(payload: Payload, client_id: str, source: str | None) -> None:
+    """Put the notebook's own modules into the payload; say which changed since the last run."""
+    pickles = [*payload.captured.values(), payload.func or b"", payload.reducer or b""]
+    payload.modules = localmodules.for_run(source, pickles)
+    for name in localmodules.refreshed(client_id, payload.modules):
+        print(f"{name} changed since the last run: the workers use the new version")
 
 
 def distribute(func: Callable[[Any], Any], items: Iterable[Any], *,
@@ -98,6 +109,7 @@ def distribute(func: Callable[[Any], Any], items: Iterable[Any], *,
         raise SpecError(f"cannot send {func!r} to the workers: {exc}") from None
     payload = make_payload(check_label(name), token, options=options, topic=output_topic(handle.client))
     payload.func = func_bytes
+    _ship_local_modules(payload, handle.client.id, None)
     run = start_run(handle.client, payload, items, options)
     if not wait:
         return run

@@ -24,7 +24,7 @@ from typing import Any
 import cloudpickle
 from dask.sizeof import sizeof
 
-from . import seeding
+from . import localmodules, seeding
 from .cellfunc import CellCode, CompiledCell
 from .errors import ItemError, ItemFailure, safe_repr
 
@@ -52,6 +52,7 @@ class Payload:
     output_limit: int = 64 * 1024  # characters of output kept per item
     store_names: bool = False  # --all: keep the cell's top-level names on the worker
     seed: int | None = None  # --seed: each item seeded from SeedSequence(seed) and its index
+    modules: dict[str, Any] = field(default_factory=dict)  # the notebook's own modules, as source
 
 
 class Batch:
@@ -158,6 +159,7 @@ class _Prepared:
     def __init__(self, payload: Payload):
         self.payload = payload
         seeding.isolate_dask_random()
+        localmodules.install(payload.modules)  # before unpickling: captured values may import them
         self.cell: CompiledCell | None = None
         self.func: Callable[[Any], Any] | None = None
         if payload.cell is not None:
