@@ -9,7 +9,7 @@ from typing import Any
 import cloudpickle
 
 from . import cluster as cluster_mod
-from . import localmodules
+from . import item_output, localmodules
 from .cellfunc import CellCode
 from .errors import SpecError, describe_error, type_name
 from .events import output_topic
@@ -58,6 +58,8 @@ def run_cell(cell: CellCode, captured: dict[str, bytes], items: Any, options: Ru
     payload = make_payload(label, token, cell=cell, captured=captured, options=options,
                            topic=output_topic(handle.client), store_names=(mode == "all"))
     _ship_local_modules(payload, handle.client.id, cell.source)
+    payload.warning_filters = item_output.notebook_filters()
+    payload.show_figures = mode == "map" and options.reduce is None and not options.keep
     return start_run(handle.client, payload, items, options, mode=mode)
 
 
@@ -110,6 +112,7 @@ def distribute(func: Callable[[Any], Any], items: Iterable[Any], *,
     payload = make_payload(check_label(name), token, options=options, topic=output_topic(handle.client))
     payload.func = func_bytes
     _ship_local_modules(payload, handle.client.id, None)
+    payload.warning_filters = item_output.notebook_filters()
     run = start_run(handle.client, payload, items, options)
     if not wait:
         return run

@@ -24,7 +24,7 @@ from typing import Any
 import cloudpickle
 from dask.sizeof import sizeof
 
-from . import localmodules, seeding
+from . import item_output, localmodules, seeding
 from .cellfunc import CellCode, CompiledCell
 from .errors import ItemError, ItemFailure, safe_repr
 
@@ -53,6 +53,8 @@ class Payload:
     store_names: bool = False  # --all: keep the cell's top-level names on the worker
     seed: int | None = None  # --seed: each item seeded from SeedSequence(seed) and its index
     modules: dict[str, Any] = field(default_factory=dict)  # the notebook's own modules, as source
+    warning_filters: list[Any] | None = None  # the notebook's warnings.filters (core/item_output.py)
+    show_figures: bool = False  # a matplotlib Figure as an item's value is also shown as an image
 
 
 class Batch:
@@ -311,7 +313,7 @@ class _Capture:
         self.items = items
         self.cursor = cursor
         self.lock = threading.Lock()
-        self.chunks: list[tuple[int, str, str]] = []  # (offset, stream, text)
+        self.chunks: list[tuple[int, str, str, dict[str, Any] | None]] = []  # (offset, stream, text, fields)
         self.offset = -1  # the item whose output is being counted
         self.size = 0
         self.dropped = 0
@@ -330,16 +332,23 @@ class _Capture:
                 self.dropped += len(text) - room
                 text = text[:room]
             self.size += len(text)
-            if self.chunks and self.chunks[-1][:2] == (offset, stream):
-                self.chunks[-1] = (offset, stream, self.chunks[-1][2] + text)
+            if self.chunks and self.chunks[-1][:2] == (offset, stream) and self.chunks[-1][3] is None:
+                self.chunks[-1] = (offset, stream, self.chunks[-1][2] + text, None)
             else:
-                self.chunks.append((offset, stream, text))
+                self.chunks.append((offset, stream, text, None))
+        _ensure_flusher()
+
+    def add(self, offset: int, fields: dict[str, Any], text: str = "") -> None:
+        """Send ``fields`` (a display, a warning: see ``core/item_output.py``) in order with the
+        output of item ``offset``, unmerged and uncapped by the per-item character limit."""
+        with self.lock:
+            self.chunks.append((offset, "stderr", text, fields))
         _ensure_flusher()
 
     def _note_dropped(self) -> None:
         if self.dropped:
             note = f"[... {self.dropped} more characters of output dropped]\n"
-            self.chunks.append((self.offset, "stderr", note))
+            self.chunks.append((self.offset, "stderr", note, None))
             self.dropped = 0
 
     def close(self) -> None:
@@ -350,10 +359,11 @@ class _Capture:
     def flush(self) -> None:
         with self.lock:
             chunks, self.chunks = self.chunks, []
-        for offset, stream, text in chunks:
+        for offset, stream, text, fields in chunks:
             item = safe_repr(self.items[offset], 60) if 0 <= offset < len(self.items) else ""
             _send_event(self.dask_worker, self.topic, {"token": self.token, "index": self.start + offset, "item": item,
-                                                       "worker": self.worker, "stream": stream, "text": text})
+                                                       "worker": self.worker, "stream": stream, "text": text,
+                                                       **(fields or {})})
 
 
 _active_captures: set[_Capture] = set()
@@ -398,6 +408,7 @@ class _captured:
     """Context manager: route this thread's prints to a capture for the duration of a batch."""
 
     def __init__(self, payload: Payload, worker: str, start: int, items: Sequence[Any], cursor: _Cursor):
+        self.payload = payload
         self.capture = (_Capture(payload.topic, payload.token, worker, payload.output_limit, start, items, cursor)
                         if payload.topic else None)
 
@@ -407,10 +418,12 @@ class _captured:
             self.previous = getattr(_local, "capture", None)
             _local.capture = self.capture
             _active_captures.add(self.capture)
+            item_output.enter(self.capture, self.payload)
         return self.capture
 
     def __exit__(self, *exc: object) -> None:
         if self.capture is not None:
+            item_output.leave(self.capture)
             _local.capture = self.previous
             _active_captures.discard(self.capture)
             self.capture.close()

@@ -1,0 +1,231 @@
+"""What items show besides print(): warnings under the notebook's filters, ``display(...)`` and
+matplotlib figures. Runs on the workers, inside a batch's output capture (``core/task.py``).
+
+Warnings: the notebook's ``warnings.filters`` travel with the run and replace the worker
+process's filters while its batches run, with every "show once" action made "always", so that
+each occurrence reaches :func:`_showwarning`; it sends the first occurrence of each warning in a
+batch and counts the rest, and the kernel shows each warning once per run with the count.
+
+Rich output: ``display(obj)`` in an item (the builtin, or ``IPython.display.display``) sends the
+object's mime bundle; ``plt.show()`` sends the open figures as PNG (a matplotlib backend of ours,
+``core/mpl_backend.py``); a Figure as an item's value is shown too. At most
+:data:`DISPLAYS_PER_BATCH` per batch are sent; the kernel caps a run and counts what it drops.
+"""
+
+from __future__ import annotations
+
+import base64
+import builtins
+import collections
+import io
+import os
+import sys
+import threading
+import warnings
+from typing import Any
+
+#: Displays a batch sends at most; the kernel's cap per run is ``ipydistribute.display-limit``.
+DISPLAYS_PER_BATCH = 20
+MPL_BACKEND = "module://ipydistribute.core.mpl_backend"
+_ONCE_ACTIONS = ("default", "module", "once")
+
+
+class _BatchState:
+    def __init__(self, capture: Any, payload: Any):
+        self.capture = capture
+        self.payload = payload
+        self.warnings: collections.Counter[str] = collections.Counter()
+        self.warning_offsets: dict[str, int] = {}
+        self.displays = 0
+        self.dropped = 0
+
+
+_local = threading.local()
+_lock = threading.Lock()
+_installed = False
+_applied_filters: Any = None  # the shipped filter list now in force in this process
+_original_showwarning = warnings.showwarning
+
+
+def _state() -> _BatchState | None:
+    return getattr(_local, "state", None)
+
+
+# --- the notebook side ------------------------------------------------------------------------
+
+def notebook_filters() -> list[Any]:
+    """The kernel's ``warnings.filters`` that can travel (a filter on a class that cannot be
+    pickled is left out)."""
+    import cloudpickle
+
+    shipped = []
+    for entry in warnings.filters:
+        try:
+            cloudpickle.dumps(entry)
+        except Exception:  # noqa: S112 - that one filter stays in the notebook
+            continue
+        shipped.append(entry)
+    return shipped
+
+
+# --- the worker side --------------------------------------------------------------------------
+
+def _install() -> None:
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        warnings.showwarning = _showwarning
+        if not hasattr(builtins, "display"):  # an item's `display(...)`, as in a notebook
+            builtins.display = display  # type: ignore[attr-defined]
+        _use_our_matplotlib_backend()
+        _installed = True
+
+
+_fallbacks: dict[str, Any] = {}
+
+
+def _route_ipython_display(needed: bool) -> None:
+    """Make ``IPython.display.display`` send from items too. Importing IPython costs a worker
+    about 0.3 s, so only when it is already imported or the cell's source says ``display``."""
+    if "ipython" in _fallbacks or not (needed or "IPython.core.display_functions" in sys.modules):
+        return
+    try:
+        import IPython.core.display_functions as functions
+        import IPython.display as ipython_display
+    except ImportError:
+        return
+    with _lock:
+        if "ipython" not in _fallbacks:
+            _fallbacks["ipython"] = functions.display
+            setattr(functions, "display", display)  # noqa: B010 - mypy: a module attribute we replace
+            setattr(ipython_display, "display", display)  # noqa: B010
+
+
+def _use_our_matplotlib_backend() -> None:
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].switch_backend(MPL_BACKEND)
+    elif "matplotlib" in sys.modules:
+        sys.modules["matplotlib"].use(MPL_BACKEND)
+    else:
+        os.environ["MPLBACKEND"] = MPL_BACKEND
+
+
+def _apply_filters(shipped: list[Any] | None) -> None:
+    global _applied_filters
+    if shipped is None or shipped == _applied_filters:
+        return
+    with _lock:
+        filters: list[Any] = warnings.filters  # type: ignore[assignment]
+        filters[:] = [(("always", *entry[1:]) if entry[0] in _ONCE_ACTIONS else entry)
+                      for entry in shipped]
+        warnings._filters_mutated()  # type: ignore[attr-defined]  # forget what registries saw
+        _applied_filters = shipped
+
+
+def enter(capture: Any, payload: Any) -> None:
+    """A batch starts on this thread (called by the output capture)."""
+    _install()
+    cell = payload.cell
+    _route_ipython_display(cell is not None and "display" in cell.source)
+    _apply_filters(payload.warning_filters)
+    _local.state = _BatchState(capture, payload)
+
+
+def leave(capture: Any) -> None:
+    """The batch ends: show its figure values, send the counts of repeated warnings."""
+    state = _state()
+    if state is None or state.capture is not capture:
+        return
+    try:
+        if state.payload.show_figures:
+            _show_figure_values(state)
+        for key, count in state.warnings.items():
+            if count > 1:
+                capture.add(state.warning_offsets[key], {"warning": key, "repeats": count - 1})
+        if state.dropped:
+            capture.add(capture.cursor.offset(), {"displays_dropped": state.dropped})
+    finally:
+        _local.state = None
+
+
+def _showwarning(message: Any, category: type[Warning], filename: str, lineno: int,
+                 file: Any = None, line: str | None = None) -> None:
+    state = _state()
+    if state is None or file is not None:
+        _original_showwarning(message, category, filename, lineno, file, line)
+        return
+    key = f"{category.__name__}: {message} ({filename}:{lineno})"[:400]
+    state.warnings[key] += 1
+    if state.warnings[key] == 1:
+        offset = state.capture.cursor.offset()
+        state.warning_offsets[key] = offset
+        text = warnings.formatwarning(message, category, filename, lineno, line)
+        state.capture.add(offset, {"warning": key}, text)
+
+
+def display(*objs: Any, raw: bool = False, **kwargs: Any) -> Any:
+    """``display`` inside an item: each object's mime bundle goes to the notebook."""
+    state = _state()
+    if state is None:
+        fallback = _fallbacks.get("ipython")
+        if fallback is not None:
+            return fallback(*objs, raw=raw, **kwargs)
+        print(*objs)
+        return None
+    for obj in objs:
+        _send(state, obj if raw and isinstance(obj, dict) else bundle(obj), state.capture.cursor.offset())
+    return None
+
+
+def _send(state: _BatchState, data: dict[str, Any], offset: int) -> None:
+    if state.displays >= DISPLAYS_PER_BATCH:
+        state.dropped += 1
+        return
+    state.displays += 1
+    state.capture.add(offset, {"display": data})
+
+
+def bundle(obj: Any) -> dict[str, Any]:
+    """The mime bundle of ``obj`` (PNG for a matplotlib figure), with base64 text for bytes."""
+    figure = sys.modules.get("matplotlib.figure")
+    if figure is not None and isinstance(obj, figure.Figure):
+        return {"image/png": png_of(obj), "text/plain": repr(obj)}
+    from IPython.core.formatters import DisplayFormatter
+
+    data, _ = DisplayFormatter().format(obj)  # type: ignore[no-untyped-call]
+    return {mime: base64.b64encode(value).decode() if isinstance(value, bytes) else value
+            for mime, value in data.items()}
+
+
+def png_of(figure: Any) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def show_figures() -> None:
+    """``plt.show()`` in an item: send every open figure, then close them (a worker has no
+    screen, and each item's figures must not pile up in pyplot)."""
+    from matplotlib import pyplot
+    from matplotlib._pylab_helpers import Gcf
+
+    state = _state()
+    for manager in Gcf.get_all_fig_managers():
+        if state is not None:
+            _send(state, bundle(manager.canvas.figure), state.capture.cursor.offset())
+    pyplot.close("all")
+
+
+def _show_figure_values(state: _BatchState) -> None:
+    figure = sys.modules.get("matplotlib.figure")
+    if figure is None:
+        return
+    values = state.capture.cursor.values
+    aligned = len(values) == len(state.capture.items)  # else skipped items shift the offsets
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    for offset, value in enumerate(values):
+        if isinstance(value, figure.Figure):
+            _send(state, bundle(value), offset if aligned else -1)
+            if pyplot is not None:  # else it is pickled as a pyplot figure, which the kernel shows again
+                pyplot.close(value)
