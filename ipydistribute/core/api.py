@@ -9,7 +9,7 @@ from typing import Any
 import cloudpickle
 
 from . import cluster as cluster_mod
-from . import item_output, localmodules
+from . import item_output, localmodules, nesting
 from .cellfunc import CellCode
 from .errors import SpecError, describe_error, type_name
 from .events import output_topic
@@ -116,6 +116,7 @@ def distribute(func: Callable[[Any], Any], items: Iterable[Any], *,
     run = start_run(handle.client, payload, items, options)
     if not wait:
         return run
-    value = run.result()
+    with nesting.seceded():  # inside an item: free its worker thread for the inner tasks
+        value = run.result()
     warn_all(run.warnings)
     return value

@@ -45,7 +45,9 @@ class ClusterHandle:
 
     client: Client
     cluster: Any | None  # the cluster manager when we (or the user) started one
-    kind: str  # "local" (embedded), "remote" (connected), "manager" (%cluster new), "user" (their Client)
+    # "local" (embedded), "remote" (connected), "manager" (%cluster new), "user" (their Client),
+    # "worker" (inside an item: the worker's client)
+    kind: str
     gpu_state: GPUState = GPUState.DISABLED
     gpus: list[GPUInfo] = field(default_factory=list)
     simulated_gpus: int = 0
@@ -326,9 +328,14 @@ def new(import_path: str, **kwargs: Any) -> ClusterHandle:
 def current(start: bool = True) -> tuple[ClusterHandle | None, bool]:
     """The cluster to use now, and whether it was just started.
 
-    Order: the one set by ``start``/``connect``; a ``distributed.Client`` the user made;
+    Order: inside an item on a worker, that worker's client; the one set by
+    ``start``/``connect``; a ``distributed.Client`` the user made;
     ``DASK_SCHEDULER_ADDRESS``; else, when ``start``, a new embedded local cluster.
     """
+    from .nesting import in_task, task_client
+
+    if in_task():  # inside an item: the cluster that runs it, never a new one on the worker
+        return ClusterHandle(task_client(), None, "worker"), False
     with _lock:
         if _current is not None and _current.alive():
             return _current, False

@@ -24,7 +24,7 @@ from typing import Any
 import cloudpickle
 from dask.sizeof import sizeof
 
-from . import item_output, localmodules, seeding
+from . import item_output, localmodules, nesting, seeding
 from .cellfunc import CellCode, CompiledCell
 from .errors import ItemError, ItemFailure, safe_repr
 
@@ -162,6 +162,7 @@ class _Prepared:
         self.payload = payload
         seeding.isolate_dask_random()
         localmodules.install(payload.modules)  # before unpickling: captured values may import them
+        nesting.prepare(payload.cell.source if payload.cell is not None else None)
         self.cell: CompiledCell | None = None
         self.func: Callable[[Any], Any] | None = None
         if payload.cell is not None:

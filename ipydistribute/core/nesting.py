@@ -1,0 +1,63 @@
+"""Runs started inside an item use the cluster the item runs on.
+
+On a worker, ``distribute(...)`` (and ``%distribute`` / ``%%distribute`` in a cell: IPython has
+turned them into ``get_ipython().run_line_magic(...)`` calls before the cell was sent) must not
+start a cluster of its own (a worker process cannot have children) but submit through the
+worker's client. While the inner run goes, the item's thread leaves the worker's thread pool
+(Dask's ``secede``/``rejoin``, as ``worker_client`` does), so the inner tasks can use it.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import importlib
+from collections.abc import Iterator
+from typing import Any
+
+
+def in_task() -> bool:
+    """Whether this thread runs a task on a Dask worker."""
+    try:
+        from distributed import get_worker
+
+        get_worker()
+    except (ImportError, ValueError):
+        return False
+    return True
+
+
+def task_client() -> Any:
+    """The client of the worker this task runs on (Dask makes one per worker and reuses it)."""
+    from distributed import get_client
+
+    return get_client()
+
+
+@contextlib.contextmanager
+def seceded() -> Iterator[None]:
+    """Leave the worker's thread pool while waiting on an inner run (nothing outside a task)."""
+    if not in_task():
+        yield
+        return
+    from distributed import rejoin, secede
+
+    secede()
+    try:
+        yield
+    finally:
+        rejoin()
+
+
+def prepare(source: str | None) -> None:
+    """On a worker, before a cell runs: a cell that calls the magics gets a ``get_ipython``.
+
+    The one place where the engine reaches up to the magics (by import path, on workers only):
+    a magic inside an item must parse and run as it does in the notebook.
+    """
+    if source and "get_ipython" in source and not hasattr(builtins, "get_ipython"):
+        item_shell = importlib.import_module("ipydistribute.kernel_magics.item_shell")
+        builtins.get_ipython = item_shell.get_ipython  # type: ignore[attr-defined]
+
+
+__all__ = ["in_task", "prepare", "seceded", "task_client"]
