@@ -275,6 +275,8 @@ class Run:
         if size > self.options.scatter_threshold:
             self._payload_ref = self.client.scatter(self.payload, hash=False, workers=self.workers)
             self._futures[self._payload_ref.key] = self._payload_ref
+            if len(self.workers) > 1:  # on one worker only, it pins every task there (bench/payload_spread.py)
+                self.client.replicate([self._payload_ref], workers=self.workers)
 
     def _key(self, role: str, *index: int) -> tuple[Any, ...]:
         return (f"{self.label}-{role}-{self.token}", *index)
