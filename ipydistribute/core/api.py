@@ -9,11 +9,11 @@ from typing import Any
 import cloudpickle
 
 from . import cluster as cluster_mod
-from . import item_output, localmodules, nesting
+from . import envcheck, item_output, localmodules, nesting
 from .cellfunc import CellCode
 from .errors import SpecError, describe_error, type_name
 from .events import output_topic
-from .run import Run, RunOptions, make_payload, new_token, start_run, warn_all
+from .run import Run, RunOptions, _count_threads, make_payload, new_token, start_run, warn_all
 from .seeding import check_seed
 from .task import Payload
 
@@ -60,6 +60,7 @@ def run_cell(cell: CellCode, captured: dict[str, bytes], items: Any, options: Ru
     _ship_local_modules(payload, handle.client.id, cell.source)
     payload.warning_filters = item_output.notebook_filters()
     payload.show_figures = mode == "map" and options.reduce is None and not options.keep
+    _check_environment(handle, payload, options, cell.source)
     return start_run(handle.client, payload, items, options, mode=mode)
 
 
@@ -69,6 +70,16 @@ def _ship_local_modules(payload: Payload, client_id: str, source: str | None) ->
     payload.modules = localmodules.for_run(source, pickles)
     for name in localmodules.refreshed(client_id, payload.modules):
         print(f"{name} changed since the last run: the workers use the new version")
+
+
+def _check_environment(handle: cluster_mod.ClusterHandle, payload: Payload, options: RunOptions,
+                       source: str | None) -> None:
+    """On a cluster the kernel did not start: the modules the run needs, on the workers it may use."""
+    if handle.kind in ("local", "worker"):
+        return
+    _, workers = _count_threads(handle.client, options)
+    pickles = [*payload.captured.values(), payload.func or b"", payload.reducer or b""]
+    envcheck.check(handle.client, handle.kind, workers, envcheck.modules_to_check(source, pickles, payload.modules))
 
 
 def distribute(func: Callable[[Any], Any], items: Iterable[Any], *,
@@ -113,6 +124,7 @@ def distribute(func: Callable[[Any], Any], items: Iterable[Any], *,
     payload.func = func_bytes
     _ship_local_modules(payload, handle.client.id, None)
     payload.warning_filters = item_output.notebook_filters()
+    _check_environment(handle, payload, options, None)
     run = start_run(handle.client, payload, items, options)
     if not wait:
         return run
