@@ -52,3 +52,15 @@ def ip(_ipython: Any, client: Any) -> Iterator[Any]:
     for name in set(_ipython.user_ns) - before:
         del _ipython.user_ns[name]
     gc.collect()
+
+
+@pytest.fixture
+def notebook_warnings() -> Iterator[None]:
+    """Warning filters as a fresh kernel has them. The notebook's filters travel to the items,
+    and pytest's own (``filterwarnings = error``) would turn an item's warning into its failure."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.resetwarnings()
+        warnings.simplefilter("default")
+        yield

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +19,6 @@ warnings.warn("quiet: converged late", UserWarning)
 warnings.warn("loud: the same for every item", RuntimeWarning)
 x
 """
-
-
-@pytest.fixture
-def notebook_warnings() -> Iterator[None]:
-    """The notebook's filters as a fresh kernel has them (pytest's own turn warnings into errors)."""
-    with warnings.catch_warnings():
-        warnings.resetwarnings()
-        warnings.simplefilter("default")
-        yield
 
 
 def test_filtered_warnings_do_not_show_and_a_repeated_one_shows_once_with_a_count(
