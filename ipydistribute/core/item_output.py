@@ -222,6 +222,8 @@ def _show_figure_values(state: _BatchState) -> None:
     if figure is None:
         return
     values = state.capture.cursor.values
+    if not values or not isinstance(values[0], figure.Figure):  # a figure cell gives figures throughout
+        return
     aligned = len(values) == len(state.capture.items)  # else skipped items shift the offsets
     pyplot = sys.modules.get("matplotlib.pyplot")
     for offset, value in enumerate(values):

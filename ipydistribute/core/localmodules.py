@@ -16,6 +16,7 @@ imports; source covers all three at the cost of the files' size (a few KiB, once
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import importlib.abc
 import importlib.machinery
@@ -45,6 +46,11 @@ class LocalModule:
 
 
 # --- in the kernel ---------------------------------------------------------------------------
+
+@functools.cache
+def _excluded() -> list[str]:
+    return _excluded_dirs()
+
 
 def _excluded_dirs() -> list[str]:
     paths = {sysconfig.get_paths().get(k, "") for k in ("purelib", "platlib", "stdlib", "platstdlib")}
@@ -106,8 +112,11 @@ def _loaded_local(folder: str, excluded: list[str]) -> list[str]:
     """Top-level modules already imported in this process whose files are in ``folder``."""
     names = []
     for name, module in list(sys.modules.items()):
-        path = getattr(module, "__file__", None) if "." not in name else None
-        if path and os.path.abspath(path).startswith(folder) and _is_local(os.path.realpath(path), folder, excluded):
+        if "." in name:
+            continue
+        path = getattr(module, "__file__", None)
+        # A plain prefix test first (module paths are absolute): most modules live elsewhere.
+        if path and path.startswith(folder) and _is_local(os.path.realpath(path), folder, excluded):
             names.append(name)
     return names
 
@@ -117,7 +126,7 @@ def for_run(source: str | None, pickles: Iterable[bytes], folder: str | None = N
     imported here whose name appears in a pickle of the run (a captured function or class of
     such a module is pickled by reference, its module named in the bytes)."""
     folder = os.path.realpath(folder or os.getcwd())
-    excluded = _excluded_dirs()
+    excluded = _excluded()
     candidates = imported_names(source) if source else set()
     blobs = list(pickles)
     candidates |= {name for name in _loaded_local(folder, excluded)
@@ -130,7 +139,7 @@ def collect(candidates: Iterable[str], folder: str | None = None) -> dict[str, L
     notebook's, by default the working directory) and not installed, with the local modules they
     import in turn."""
     folder = os.path.realpath(folder or os.getcwd())
-    excluded = _excluded_dirs()
+    excluded = _excluded()
     found: dict[str, LocalModule] = {}
     pending = [n for n in sorted(set(candidates)) if n.isidentifier() and n not in sys.builtin_module_names
                and n not in sys.stdlib_module_names and n != "__main__"]
