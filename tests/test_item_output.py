@@ -86,3 +86,22 @@ def test_figures_and_displays_from_items_reach_the_output_and_the_saved_notebook
     assert len(pngs) == 3
     text = "".join(o.get("text", "") for o in capped if o.output_type == "stream")
     assert "[2 more displays from items were not shown: ipydistribute.display-limit is 3 per run]" in text
+
+
+def warn_outside_items() -> str:
+    import warnings
+
+    warnings.warn("from the worker itself", UserWarning)
+    return "done"
+
+
+def test_an_error_filter_fails_the_item_and_leaves_the_workers_own_threads_alone(
+        ip: Any, notebook_warnings: None) -> None:
+    import ipydistribute
+
+    warnings.simplefilter("error")  # every warning
+    with pytest.raises(ipydistribute.CellError, match="UserWarning: quiet: converged late"):
+        ip.run_cell_magic("distribute", "x in range(2) --view none", WARNS)
+    # The filter held in the items only: Dask's own threads on those workers keep the worker's filters.
+    client = ipydistribute.get_client()
+    assert set(client.run(warn_outside_items).values()) == {"done"}

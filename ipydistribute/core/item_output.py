@@ -1,10 +1,12 @@
 """What items show besides print(): warnings under the notebook's filters, ``display(...)`` and
 matplotlib figures. Runs on the workers, inside a batch's output capture (``core/task.py``).
 
-Warnings: the notebook's ``warnings.filters`` travel with the run and replace the worker
-process's filters while its batches run, with every "show once" action made "always", so that
-each occurrence reaches :func:`_showwarning`; it sends the first occurrence of each warning in a
-batch and counts the rest, and the kernel shows each warning once per run with the count.
+Warnings: the notebook's ``warnings.filters`` travel with the run. Filters are one list per
+process, and a worker runs Dask's threads next to the items, so the process's list is set once
+to "always" and :func:`_showwarning` decides: for a thread running a batch, by the notebook's
+filters ("error" raises in the item, "ignore" drops); for any other thread, by the filters the
+worker had before. Of a batch's warnings it sends the first occurrence of each and counts the
+rest, and the kernel shows each warning once per run with the count.
 
 Rich output: ``display(obj)`` in an item (the builtin, or ``IPython.display.display``) sends the
 object's mime bundle; ``plt.show()`` sends the open figures as PNG (a matplotlib backend of ours,
@@ -27,7 +29,6 @@ from typing import Any
 #: Displays a batch sends at most; the kernel's cap per run is ``ipydistribute.display-limit``.
 DISPLAYS_PER_BATCH = 20
 MPL_BACKEND = "module://ipydistribute.core.mpl_backend"
-_ONCE_ACTIONS = ("default", "module", "once")
 
 
 class _BatchState:
@@ -43,7 +44,8 @@ class _BatchState:
 _local = threading.local()
 _lock = threading.Lock()
 _installed = False
-_applied_filters: Any = None  # the shipped filter list now in force in this process
+_worker_filters: list[Any] = []  # the process's filters before _install, for Dask's own threads
+_shown_once: set[tuple[Any, ...]] = set()  # warnings of other threads already shown (default/once/module)
 _original_showwarning = warnings.showwarning
 
 
@@ -71,10 +73,14 @@ def notebook_filters() -> list[Any]:
 # --- the worker side --------------------------------------------------------------------------
 
 def _install() -> None:
-    global _installed
+    global _installed, _worker_filters
     with _lock:
         if _installed:
             return
+        _worker_filters = list(warnings.filters)
+        filters: list[Any] = warnings.filters  # type: ignore[assignment]
+        filters[:] = [("always", None, Warning, None, 0)]  # every warning reaches _showwarning
+        warnings._filters_mutated()  # type: ignore[attr-defined]
         warnings.showwarning = _showwarning
         if not hasattr(builtins, "display"):  # an item's `display(...)`, as in a notebook
             builtins.display = display  # type: ignore[attr-defined]
@@ -111,16 +117,15 @@ def _use_our_matplotlib_backend() -> None:
         os.environ["MPLBACKEND"] = MPL_BACKEND
 
 
-def _apply_filters(shipped: list[Any] | None) -> None:
-    global _applied_filters
-    if shipped is None or shipped == _applied_filters:
-        return
-    with _lock:
-        filters: list[Any] = warnings.filters  # type: ignore[assignment]
-        filters[:] = [(("always", *entry[1:]) if entry[0] in _ONCE_ACTIONS else entry)
-                      for entry in shipped]
-        warnings._filters_mutated()  # type: ignore[attr-defined]  # forget what registries saw
-        _applied_filters = shipped
+def _action(filters: list[Any], message: Any, category: type[Warning], filename: str, lineno: int) -> str:
+    """What ``filters`` say to do with a warning, as ``warnings.warn_explicit`` decides it."""
+    text = str(message)
+    module = "__main__" if filename.startswith("<cell") else filename.removesuffix(".py")
+    for action, pattern, kind, module_pattern, line in filters:
+        if ((pattern is None or pattern.match(text)) and issubclass(category, kind)
+                and (module_pattern is None or module_pattern.match(module)) and (line == 0 or line == lineno)):
+            return str(action)
+    return str(getattr(warnings, "defaultaction", "default"))
 
 
 def enter(capture: Any, payload: Any) -> None:
@@ -128,7 +133,6 @@ def enter(capture: Any, payload: Any) -> None:
     _install()
     cell = payload.cell
     _route_ipython_display(cell is not None and "display" in cell.source)
-    _apply_filters(payload.warning_filters)
     _local.state = _BatchState(capture, payload)
 
 
@@ -152,16 +156,33 @@ def leave(capture: Any) -> None:
 def _showwarning(message: Any, category: type[Warning], filename: str, lineno: int,
                  file: Any = None, line: str | None = None) -> None:
     state = _state()
-    if state is None or file is not None:
+    if file is not None:  # written somewhere on purpose (logging.captureWarnings...)
         _original_showwarning(message, category, filename, lineno, file, line)
         return
-    key = f"{category.__name__}: {message} ({filename}:{lineno})"[:400]
-    state.warnings[key] += 1
-    if state.warnings[key] == 1:
+    shipped = state.payload.warning_filters if state is not None else None
+    action = _action(shipped if shipped is not None else _worker_filters, message, category, filename, lineno)
+    if action == "ignore":
+        return
+    if action == "error":  # raised in the code that warned, as the filter asks
+        raise message if isinstance(message, Warning) else category(message)
+    if state is None:
+        key: tuple[Any, ...] = {"once": (str(message), category),
+                                "module": (str(message), category, filename)}.get(
+                                    action, (str(message), category, filename, lineno))
+        if action != "always" and key in _shown_once:
+            return
+        if len(_shown_once) > 10_000:  # warnings whose text varies: forget rather than grow
+            _shown_once.clear()
+        _shown_once.add(key)
+        _original_showwarning(message, category, filename, lineno, file, line)
+        return
+    text_key = f"{category.__name__}: {message} ({filename}:{lineno})"[:400]
+    state.warnings[text_key] += 1
+    if state.warnings[text_key] == 1:
         offset = state.capture.cursor.offset()
-        state.warning_offsets[key] = offset
+        state.warning_offsets[text_key] = offset
         text = warnings.formatwarning(message, category, filename, lineno, line)
-        state.capture.add(offset, {"warning": key}, text)
+        state.capture.add(offset, {"warning": text_key}, text)
 
 
 def display(*objs: Any, raw: bool = False, **kwargs: Any) -> Any:
