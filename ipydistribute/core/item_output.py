@@ -19,13 +19,14 @@ from __future__ import annotations
 import base64
 import builtins
 import collections
-import functools
 import io
 import os
 import sys
 import threading
 import warnings
 from typing import Any
+
+from .nesting import dedicated_worker_process
 
 #: Displays a batch sends at most; the kernel's cap per run is ``ipydistribute.display-limit``.
 DISPLAYS_PER_BATCH = 20
@@ -129,23 +130,9 @@ def _action(filters: list[Any], message: Any, category: type[Warning], filename:
     return str(getattr(warnings, "defaultaction", "default"))
 
 
-@functools.cache
-def _dedicated_worker_process() -> bool:
-    """Whether this process is a worker's own (its event loop on the main thread), rather than a
-    notebook or script hosting threaded workers (``LocalCluster(processes=False)``), whose
-    warnings, ``display`` and matplotlib backend must stay as they are."""
-    try:
-        from distributed import get_worker
-
-        loop = get_worker().loop.asyncio_loop
-    except (ImportError, ValueError, AttributeError):
-        return False
-    return getattr(loop, "_thread_id", None) == threading.main_thread().ident
-
-
 def enter(capture: Any, payload: Any) -> None:
     """A batch starts on this thread (called by the output capture)."""
-    if _dedicated_worker_process():
+    if dedicated_worker_process():
         _install()
         cell = payload.cell
         _route_ipython_display(cell is not None and "display" in cell.source)

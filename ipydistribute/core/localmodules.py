@@ -31,6 +31,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .nesting import dedicated_worker_process
+
 #: Source shipped per run at most; larger local code is left to the workers' own installs.
 MAX_BYTES = 8 * 1024 * 1024
 
@@ -206,7 +208,7 @@ def install(modules: dict[str, Any]) -> None:
     """Make the shipped versions the ones ``import`` finds on this worker. When any of them is
     new to this process, every shipped module is dropped from ``sys.modules`` (the next import
     runs the new source), since an unchanged module may hold the old version of a changed one."""
-    if not modules:
+    if not modules or not dedicated_worker_process():  # threaded workers share the kernel's modules
         return
     with _lock:
         if _finder not in sys.meta_path:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import importlib
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,6 +27,21 @@ def in_task() -> bool:
     except (ImportError, ValueError):
         return False
     return True
+
+
+@functools.cache
+def dedicated_worker_process() -> bool:
+    """Whether this process is a worker's own (its event loop on the main thread), rather than a
+    notebook or script hosting threaded workers (``LocalCluster(processes=False)``), whose
+    modules, warnings, ``display`` and matplotlib backend the items must leave as they are.
+    Called from a task."""
+    try:
+        from distributed import get_worker
+
+        loop = get_worker().loop.asyncio_loop
+    except (ImportError, ValueError, AttributeError):
+        return False
+    return getattr(loop, "_thread_id", None) == threading.main_thread().ident
 
 
 def task_client() -> Any:
@@ -55,9 +72,9 @@ def prepare(source: str | None) -> None:
     The one place where the engine reaches up to the magics (by import path, on workers only):
     a magic inside an item must parse and run as it does in the notebook.
     """
-    if source and "get_ipython" in source and not hasattr(builtins, "get_ipython"):
+    if source and "get_ipython" in source and not hasattr(builtins, "get_ipython") and dedicated_worker_process():
         item_shell = importlib.import_module("ipydistribute.kernel_magics.item_shell")
         builtins.get_ipython = item_shell.get_ipython  # type: ignore[attr-defined]
 
 
-__all__ = ["in_task", "prepare", "seceded", "task_client"]
+__all__ = ["dedicated_worker_process", "in_task", "prepare", "seceded", "task_client"]
