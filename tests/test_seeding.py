@@ -87,3 +87,26 @@ def test_a_bad_seed_is_one_line(ip: Any, line: str, says: str) -> None:
     with pytest.raises(ipydistribute.SpecError, match="--seed takes a whole number"):
         ipydistribute.distribute(abs, range(3), seed=1.5)  # type: ignore[arg-type]
 
+
+
+RETRIED = """
+import os, random
+flag = f"{marker}-{x}"
+if x % 5 == 3 and not os.path.exists(flag):
+    open(flag, "w").close()
+    random.random()
+    raise RuntimeError("fails on its first try")
+(random.random(), x)
+"""
+
+
+def test_seed_gives_the_same_values_when_tasks_are_retried(ip: Any, tmp_path: Any) -> None:
+    items = list(range(20))
+    ip.user_ns.update(items=items, marker=str(tmp_path / "tried"))
+    values = ip.run_cell_magic("distribute", "x in items --seed 11 --batch 4 --retries 1 --view none", RETRIED)
+    expected = []
+    for i, x in enumerate(items):
+        ipydistribute.seed_item(11, i)
+        expected.append((random.random(), x))
+    assert values == expected
+    assert len(list(tmp_path.glob("tried-*"))) == 4  # four items failed once and were retried
