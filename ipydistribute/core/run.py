@@ -272,6 +272,7 @@ class Run:
     def _prepare_payload(self) -> None:
         size = sum(len(b) for b in self.payload.captured.values()) + len(self.payload.func or b"")
         size += len(self.payload.reducer or b"")
+        size += sum(len(source) for module in self.payload.modules.values() for _, source in module.files)
         if size > self.options.scatter_threshold:
             self._payload_ref = self.client.scatter(self.payload, hash=False, workers=self.workers)
             self._futures[self._payload_ref.key] = self._payload_ref
