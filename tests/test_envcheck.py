@@ -132,3 +132,15 @@ def test_the_embedded_cluster_is_not_checked_and_install_says_where_to_install(i
     with pytest.raises(UsageError, match="share the kernel's environment: install in the kernel instead, "
                                          "with `%pip install scikit-learn`"):
         ip.run_line_magic("cluster", "install scikit-learn")
+
+
+def test_modules_come_from_the_cells_imports_and_the_captured_references_not_from_data() -> None:
+    import cloudpickle
+    import numpy
+
+    from ipydistribute.core import envcheck
+
+    assert envcheck.modules_to_check(None, [cloudpickle.dumps({"numpy": "IPython", "text": "numpy"})]) == [
+        "ipydistribute"]
+    assert envcheck.modules_to_check(None, [cloudpickle.dumps(numpy.float64)]) == ["ipydistribute", "numpy"]
+    assert envcheck.modules_to_check("import json\nfrom numpy import linalg", []) == ["ipydistribute", "numpy"]

@@ -19,13 +19,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from .errors import SpecError, counted, shorten
-from .localmodules import imported_names
+from .localmodules import imported_names, pickled_names
 
 #: Installed modules the worker runs anyway, or that need not match: never probed.
 _NOT_CHECKED = frozenset({"__main__", "__future__", "dask", "distributed", "cloudpickle", "tornado",
                           "msgpack", "toolz", "tlz", "IPython", "ipykernel", "pytest", "_pytest"})
-#: Captured pickles larger than this are data: not scanned for the modules they name.
-_SCAN_LIMIT = 1024 * 1024
 
 
 def version_of(name: str) -> str | None:
@@ -83,10 +81,8 @@ def modules_to_check(source: str | None, pickles: Iterable[bytes], local: Iterab
     """Installed, non-standard modules the run needs: imported by the cell's source, or named in a
     captured value (a class or function of an installed package is pickled by its module's name)."""
     names = imported_names(source) if source else set()
-    loaded = [name for name, module in list(sys.modules.items())
-              if "." not in name and getattr(module, "__file__", None)]
-    blobs = [blob for blob in pickles if len(blob) <= _SCAN_LIMIT]
-    names |= {name for name in loaded if any(name.encode() in blob for blob in blobs)}
+    named = pickled_names(pickles)
+    names |= {name for name in named if getattr(sys.modules.get(name), "__file__", None)}
     names.add("ipydistribute")  # the tasks themselves need it
     skip = set(local) | _NOT_CHECKED | set(sys.stdlib_module_names) | set(sys.builtin_module_names)
     return sorted(n for n in names if n not in skip and not n.startswith("_"))
