@@ -146,7 +146,11 @@ def leave(capture: Any) -> None:
         return
     try:
         if state.payload.show_figures:
-            _show_figure_values(state)
+            try:
+                _show_figure_values(state)
+            except Exception as exc:  # noqa: BLE001 - the values themselves are fine: say it and go on
+                capture.write("stderr", f"[the figures of this batch could not be shown: {type(exc).__name__}: "
+                                        f"{str(exc)[:200]}]\n")
         for key, count in state.warnings.items():
             if count > 1:
                 capture.add(state.warning_offsets[key], {"warning": key, "repeats": count - 1})
