@@ -7,10 +7,15 @@ from typing import Any
 import ipydistribute
 
 
+def loud_square(y: int) -> int:
+    print(f"inner {y}")
+    return y * y
+
+
 def squares_on_the_same_cluster(n: int) -> tuple[list[int], str]:
     import ipydistribute
 
-    inner = ipydistribute.distribute(lambda y: y * y, range(n))
+    inner = ipydistribute.distribute(loud_square, range(n))
     return inner, ipydistribute.get_client().scheduler.address
 
 
@@ -18,6 +23,15 @@ def test_distribute_inside_an_item_runs_on_the_same_cluster(client: Any) -> None
     values = ipydistribute.distribute(squares_on_the_same_cluster, [2, 3, 4])
     assert [v for v, _ in values] == [[0, 1], [0, 1, 4], [0, 1, 4, 9]]
     assert {address for _, address in values} == {client.scheduler.address}
+
+
+def test_print_in_inner_items_reaches_the_notebook_through_the_outer_item(ip: Any,
+                                                                         capsys: Any) -> None:
+    ip.user_ns["inner_run"] = squares_on_the_same_cluster
+    ip.run_cell_magic("distribute", "n in [2] --view none", "inner_run(n)[0]")
+    out = capsys.readouterr().out
+    assert "[inner item 0] inner 0" in out and "[inner item 1] inner 1" in out
+    assert "[item 0 @" in out
 
 
 def test_the_line_magic_inside_an_item_runs_on_the_same_cluster(ip: Any) -> None:

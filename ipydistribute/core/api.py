@@ -130,5 +130,7 @@ def distribute(func: Callable[[Any], Any], items: Iterable[Any], *,
         return run
     with nesting.seceded():  # inside an item: free its worker thread for the inner tasks
         value = run.result()
+    if nesting.in_task():
+        nesting.replay_output(run.output)
     warn_all(run.warnings)
     return value

@@ -66,6 +66,19 @@ def seceded() -> Iterator[None]:
         rejoin()
 
 
+def replay_output(output: Any) -> None:
+    """After an inner run of ``distribute(...)`` in an item: its items' output, written into the
+    outer item's own (so it reaches the notebook), each line marked with the inner item."""
+    import sys
+
+    while output:
+        record = output.popleft()
+        if record.text:
+            stream = sys.stdout if record.stream == "stdout" else sys.stderr
+            prefix = f"[inner item {record.index}] "
+            stream.write("".join(prefix + line for line in record.text.splitlines(keepends=True)))
+
+
 def prepare(source: str | None) -> None:
     """On a worker, before a cell runs: a cell that calls the magics gets a ``get_ipython``.
 
@@ -77,4 +90,4 @@ def prepare(source: str | None) -> None:
         builtins.get_ipython = item_shell.get_ipython  # type: ignore[attr-defined]
 
 
-__all__ = ["dedicated_worker_process", "in_task", "prepare", "seceded", "task_client"]
+__all__ = ["dedicated_worker_process", "in_task", "prepare", "replay_output", "seceded", "task_client"]
