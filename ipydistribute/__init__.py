@@ -1,32 +1,61 @@
 """ipydistribute: ``%%distribute`` fans a notebook cell out over a Dask cluster.
 
-Nothing is started at import: the first ``%%distribute`` (or :func:`distribute`) starts the
-embedded local cluster when no other cluster is set.
+Nothing is started at import, and nothing but this file is imported: the names below load their
+module on first use. The first ``%%distribute`` (or :func:`distribute`) starts the embedded local
+cluster when no other cluster is set.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+#: Public name -> the module that defines it (imported on first access).
+_LAZY = {
+    "CellError": ".core.errors",
+    "ItemFailure": ".core.errors",
+    "RunLostError": ".core.errors",
+    "SpecError": ".core.errors",
+    "Run": ".core.run",
+    "RunOptions": ".core.run",
+    "KeptResults": ".core.kept",
+    "seed_item": ".core.seeding",
+    "detect_gpus": ".core.gpus",
+}
+
 __all__ = [
     "CellError",
+    "ItemFailure",
+    "KeptResults",
+    "Run",
+    "RunLostError",
+    "RunOptions",
+    "SpecError",
     "adapt",
     "connect",
+    "detect_gpus",
     "distribute",
     "gateway",
     "get_client",
     "load_ipython_extension",
     "restart",
     "scale",
+    "seed_item",
     "start",
     "status",
     "stop",
     "unload_ipython_extension",
+    "use",
 ]
 
 if TYPE_CHECKING:
-    from .core.errors import CellError
+    from .core.errors import CellError, ItemFailure, RunLostError, SpecError
+    from .core.gpus import detect_gpus
+    from .core.kept import KeptResults
+    from .core.run import Run, RunOptions
+    from .core.seeding import seed_item
 
 
 def load_ipython_extension(shell: Any) -> None:
@@ -67,6 +96,15 @@ def gateway(address: str | None = None, **options: Any) -> Any:
     from .core.gateway import start as start_gateway
 
     return start_gateway(address, **options).client
+
+
+def use(target: Any) -> Any:
+    """Run on ``target`` from now on: a ``distributed.Client``, a Dask cluster manager, a
+    scheduler address, or None to forget the current cluster. Returns its client (or None)."""
+    from .core.cluster import use as use_cluster
+
+    handle = use_cluster(target)
+    return handle.client if handle is not None else None
 
 
 def stop() -> None:
@@ -122,8 +160,13 @@ def get_client() -> Any:
 
 
 def __getattr__(name: str) -> Any:
-    if name == "CellError":
-        from .core.errors import CellError
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ipydistribute' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # the next access is a plain attribute
+    return value
 
-        return CellError
-    raise AttributeError(f"module 'ipydistribute' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

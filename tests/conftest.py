@@ -25,10 +25,11 @@ def cluster() -> Iterator[Any]:
 
 @pytest.fixture
 def client(cluster: Any) -> Any:
+    import ipydistribute
     from ipydistribute.core import cluster as cluster_mod
 
-    if cluster_mod._current is not cluster:  # a test switched clusters: put the session's back
-        cluster_mod._set_current(cluster)
+    if cluster_mod.current(start=False)[0] is not cluster:  # a test switched clusters: put the session's back
+        ipydistribute.use(cluster)
     ensure_default_client(cluster.client)
     return cluster.client
 
@@ -51,3 +52,15 @@ def ip(_ipython: Any, client: Any) -> Iterator[Any]:
     for name in set(_ipython.user_ns) - before:
         del _ipython.user_ns[name]
     gc.collect()
+
+
+@pytest.fixture
+def notebook_warnings() -> Iterator[None]:
+    """Warning filters as a fresh kernel has them. The notebook's filters travel to the items,
+    and pytest's own (``filterwarnings = error``) would turn an item's warning into its failure."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.resetwarnings()
+        warnings.simplefilter("default")
+        yield

@@ -34,7 +34,7 @@ def test_print_arrives_while_the_run_is_still_going(ip, capsys):
     assert run.result(timeout=60) == [0, 1]
 
 
-def test_stderr_and_warnings_reach_the_notebook(ip, capsys):
+def test_stderr_and_warnings_reach_the_notebook(ip, capsys, notebook_warnings):
     cell = "import warnings, sys\nwarnings.warn('careful now')\nprint('oops', file=sys.stderr)\nx"
     ip.run_cell_magic("distribute", "x in range(1)", cell)
     err = capsys.readouterr().err

@@ -10,11 +10,15 @@ from typing import Any
 import cloudpickle
 
 from . import cluster as cluster_mod
+from . import envcheck, item_output, localmodules, nesting
 from .cellfunc import CellCode
 from .checkpoint import check_directory
+from .diagnose import eligible_workers
 from .errors import SpecError, describe_error, type_name
 from .events import output_topic
 from .run import Run, RunOptions, make_payload, new_token, start_run, warn_all
+from .seeding import check_seed
+from .task import Payload
 
 _LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(-[A-Za-z_][A-Za-z0-9_]*)*$")
 
@@ -56,7 +60,29 @@ def run_cell(cell: CellCode, captured: dict[str, bytes], items: Any, options: Ru
     token = new_token()
     payload = make_payload(label, token, cell=cell, captured=captured, options=options,
                            topic=output_topic(handle.client), store_names=(mode == "all"))
+    _ship_local_modules(payload, handle.client.id, cell.source)
+    payload.warning_filters = item_output.notebook_filters()
+    payload.show_figures = mode == "map" and options.reduce is None and not options.keep
+    _check_environment(handle, payload, options, cell.source)
     return start_run(handle.client, payload, items, options, mode=mode)
+
+
+def _ship_local_modules(payload: Payload, client_id: str, source: str | None) -> None:
+    """Put the notebook's own modules into the payload; say which changed since the last run."""
+    pickles = [*payload.captured.values(), payload.func or b"", payload.reducer or b""]
+    payload.modules = localmodules.for_run(source, pickles)
+    for name in localmodules.refreshed(client_id, payload.modules):
+        print(f"{name} changed since the last run: the workers use the new version")
+
+
+def _check_environment(handle: cluster_mod.ClusterHandle, payload: Payload, options: RunOptions,
+                       source: str | None) -> None:
+    """On a cluster the kernel did not start: the modules the run needs, on the workers it may use."""
+    if handle.kind in ("local", "worker"):
+        return
+    _, workers = eligible_workers(handle.client, options)
+    pickles = [*payload.captured.values(), payload.func or b"", payload.reducer or b""]
+    envcheck.check(handle.client, handle.kind, workers, envcheck.modules_to_check(source, pickles, payload.modules))
 
 
 def distribute(func: Callable[[Any], Any], items: Iterable[Any], *,
@@ -64,13 +90,16 @@ def distribute(func: Callable[[Any], Any], items: Iterable[Any], *,
                batch: int | str = "auto", gpu: float = 0, resources: dict[str, float] | None = None,
                workers: list[str] | None = None, retries: int = 0, on_error: str = "raise",
                keep: bool = False, name: str = "distribute", checkpoint: str | os.PathLike[str] | None = None,
+               seed: int | None = None,
                wait: bool = True) -> Any:
     """Run ``func(item)`` for every item on the cluster; the same engine as ``%%distribute``.
 
     Returns the list of values in item order, or ``reduce``'s value (the reducer takes an
     iterable of values and must be associative: it runs first inside each batch, then as a
     tree). ``checkpoint`` is a directory where finished values are stored, so that a call again
-    with the same function, items and directory computes only the rest. With ``wait=False`` it
+    with the same function, items and directory computes only the rest. ``seed`` seeds ``random``,
+    ``numpy.random`` (and torch) before each item from the seed and the item's index (see
+    :func:`ipydistribute.seed_item`). With ``wait=False`` it
     returns the :class:`~ipydistribute.core.run.Run` at once.
 
     >>> distribute(lambda x: x * x, range(4))
@@ -89,7 +118,8 @@ def distribute(func: Callable[[Any], Any], items: Iterable[Any], *,
         raise SpecError(f"batch must be a number of items or 'auto', not {batch!r}")
     options = RunOptions(reduce=reduce, batch=size, gpu=gpu, resources=dict(resources or {}),
                          workers=workers, retries=retries, on_error=on_error, keep=keep, name=name,
-                         checkpoint=check_directory(checkpoint) if checkpoint is not None else None)
+                         checkpoint=check_directory(checkpoint) if checkpoint is not None else None,
+                         seed=check_seed(seed))
     handle, _ = cluster_mod.current()
     assert handle is not None
     token = new_token()
@@ -99,9 +129,15 @@ def distribute(func: Callable[[Any], Any], items: Iterable[Any], *,
         raise SpecError(f"cannot send {func!r} to the workers: {exc}") from None
     payload = make_payload(check_label(name), token, options=options, topic=output_topic(handle.client))
     payload.func = func_bytes
+    _ship_local_modules(payload, handle.client.id, None)
+    payload.warning_filters = item_output.notebook_filters()
+    _check_environment(handle, payload, options, None)
     run = start_run(handle.client, payload, items, options)
     if not wait:
         return run
-    value = run.result()
+    with nesting.seceded():  # inside an item: free its worker thread for the inner tasks
+        value = run.result()
+    if nesting.in_task():
+        nesting.replay_output(run.output)
     warn_all(run.warnings)
     return value

@@ -14,7 +14,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import dask
 import psutil
@@ -28,7 +28,7 @@ from .security import describe, needs_tls, tls_security
 
 __all__ = [
     "ClusterHandle", "SIMULATED_ENV", "adapt", "connect", "current", "new", "restart", "scale",
-    "scale_blocked", "start_local", "status", "stop",
+    "scale_blocked", "start_local", "status", "stop", "use",
 ]
 
 LOOPBACK = "127.0.0.1"
@@ -45,7 +45,9 @@ class ClusterHandle:
 
     client: Client
     cluster: Any | None  # the cluster manager when we (or the user) started one
-    kind: str  # "local" (embedded), "remote" (connected), "manager" (%cluster new), "gateway", "user" (their Client)
+    # "local" (embedded), "remote" (connected), "manager" (%cluster new), "gateway", "user" (their
+    # Client), "worker" (inside an item: the worker's client)
+    kind: str
     gpu_state: GPUState = GPUState.DISABLED
     gpus: list[GPUInfo] = field(default_factory=list)
     simulated_gpus: int = 0
@@ -329,9 +331,14 @@ def new(import_path: str, **kwargs: Any) -> ClusterHandle:
 def current(start: bool = True) -> tuple[ClusterHandle | None, bool]:
     """The cluster to use now, and whether it was just started.
 
-    Order: the one set by ``start``/``connect``; a ``distributed.Client`` the user made;
+    Order: inside an item on a worker, that worker's client; the one set by
+    ``start``/``connect``; a ``distributed.Client`` the user made;
     ``DASK_SCHEDULER_ADDRESS``; else, when ``start``, a new embedded local cluster.
     """
+    from .nesting import in_task, task_client
+
+    if in_task():  # inside an item: the cluster that runs it, never a new one on the worker
+        return ClusterHandle(task_client(), None, "worker"), False
     with _lock:
         if _current is not None and _current.alive():
             return _current, False
@@ -349,9 +356,39 @@ def current(start: bool = True) -> tuple[ClusterHandle | None, bool]:
         return start_local(), True
 
 
-def _set_current(handle: ClusterHandle) -> ClusterHandle:
+def use(target: Any) -> ClusterHandle | None:
+    """Make ``target`` the cluster that ``%%distribute`` and :func:`distribute` use from now on.
+
+    ``target`` is a ``distributed.Client``, a Dask cluster manager (``LocalCluster``,
+    ``SLURMCluster``...), a scheduler address, a handle returned by this module, or None to
+    forget the current one (the next run then starts the embedded cluster). The cluster before
+    is left running: this notebook did not necessarily start it, and it may be used again.
+    """
+    if target is None or isinstance(target, ClusterHandle):
+        with _lock:
+            return _set_current(target)
+    if isinstance(target, str):
+        return connect(target)
+    if isinstance(target, Client):
+        if target.status != "running":
+            raise SpecError(f"that client is {target.status}: make a new one, or `%cluster connect ADDRESS`")
+        handle = ClusterHandle(target, getattr(target, "cluster", None), "user")
+    elif hasattr(target, "scheduler_address"):  # any cluster manager
+        handle = ClusterHandle(Client(target, set_as_default=True), target, "user")
+    else:
+        raise SpecError(f"use() takes a distributed.Client, a Dask cluster, a scheduler address or None, "
+                        f"not a {type(target).__name__}")
+    with _lock:
+        return _set_current(handle)
+
+
+@overload
+def _set_current(handle: ClusterHandle) -> ClusterHandle: ...
+@overload
+def _set_current(handle: None) -> None: ...
+def _set_current(handle: ClusterHandle | None) -> ClusterHandle | None:
     global _current
-    if handle is not None:  # tests clear the current cluster with None
+    if handle is not None:  # use(None) clears the current cluster
         _send_sooner(handle.client)
     _current = handle
     return handle

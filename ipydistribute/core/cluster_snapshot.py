@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .errors import counted
 from .gpus import WORKER_INFO_KEY
 
 if TYPE_CHECKING:
@@ -144,11 +145,11 @@ def _gpu_note(handle: ClusterHandle) -> str:
         return ""
     parts = []
     if handle.gpus:
-        parts.append(f"{len(handle.gpus)} GPU worker(s): " + ", ".join(g.name for g in handle.gpus))
+        parts.append(f"{counted(len(handle.gpus), 'GPU worker')}: " + ", ".join(g.name for g in handle.gpus))
     else:
         parts.append(f"no GPU worker: {handle.gpu_state.value}")
     if handle.simulated_gpus:
-        parts.append(f"{handle.simulated_gpus} simulated GPU worker(s) (no real GPU)")
+        parts.append(f"{counted(handle.simulated_gpus, 'simulated GPU worker')} (no real GPU)")
     return "; ".join(parts)
 
 

@@ -24,6 +24,11 @@ def shorten(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def counted(n: int, noun: str) -> str:
+    """``counted(1, "worker")`` -> ``1 worker``; ``counted(3, "worker")`` -> ``3 workers``."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
 def type_name(value: Any) -> str:
     """``numpy.ndarray``, ``_thread.lock``, ``list``: the type of ``value`` as users import it."""
     kind = type(value)

@@ -13,13 +13,17 @@ from distributed import Client
 
 @dataclass(frozen=True)
 class OutputRecord:
-    """Output of ``print`` (or a warning) in one item, sent back from a worker."""
+    """Output of ``print``, a warning or a display in one item, sent back from a worker."""
 
     index: int | None
     item: str
     worker: str
     stream: str
     text: str
+    display: dict[str, Any] | None = None  # a mime bundle shown by the item (display, plt.show)
+    warning: str | None = None  # the warning's key: the kernel shows each once per run
+    repeats: int = 0  # more occurrences of ``warning`` in the batch, not sent one by one
+    displays_dropped: int = 0  # displays of the batch over its cap
 
 
 def output_topic(client: Client) -> str:
@@ -70,7 +74,9 @@ class EventRouter:
             inbox.timings[start] = (seconds, count)
         else:
             inbox.output.append(OutputRecord(msg.get("index"), msg.get("item", ""), msg.get("worker", ""),
-                                             msg.get("stream", "stdout"), msg.get("text", "")))
+                                             msg.get("stream", "stdout"), msg.get("text", ""),
+                                             msg.get("display"), msg.get("warning"), int(msg.get("repeats", 0)),
+                                             int(msg.get("displays_dropped", 0))))
 
 
 #: The router of this process (one subscription per client).

@@ -6,6 +6,8 @@ from typing import Any
 
 from distributed import Client, Future
 
+from .errors import counted
+
 
 class KeptResults:
     """Results left on the cluster by ``--keep``: iterate them in a later ``%%distribute``.
@@ -23,7 +25,7 @@ class KeptResults:
         return sum(self.lengths)
 
     def __repr__(self) -> str:
-        state = "released" if not self.futures else f"{len(self.futures)} tasks on the cluster"
+        state = "released" if not self.futures else f"{counted(len(self.futures), 'task')} on the cluster"
         return f"<KeptResults of {self.label}: {len(self)} items in {state}>"
 
     def gather(self) -> list[Any]:

@@ -54,6 +54,7 @@ class RunOptions:
     keep: bool = False
     name: str | None = None
     checkpoint: str | None = None  # directory of stored item values (checked by checkpoint.check_directory)
+    seed: int | None = None  # each item seeded from SeedSequence(seed) and its index (core/seeding.py)
     max_in_flight: int | None = None  # tasks in flight for a generator; None: 2 per thread
     fan_in: int = field(default_factory=lambda: int(config.get("fan-in")))
     target_task_seconds: float = field(default_factory=lambda: config.seconds("batch.target-duration"))
@@ -436,7 +437,7 @@ def make_payload(label: str, token: str, *, cell: Any = None, func: Callable[...
     return Payload(token=token, label=label, cell=cell,
                    func=cloudpickle.dumps(func) if func is not None else None,
                    captured=captured or {}, reducer=reducer, on_error=options.on_error,
-                   retries=options.retries, topic=topic, store_names=store_names)
+                   retries=options.retries, topic=topic, store_names=store_names, seed=options.seed)
 
 
 def warn_all(messages: list[str]) -> None:

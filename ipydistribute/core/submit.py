@@ -51,9 +51,12 @@ class Submitter:
         payload = self.payload
         size = sum(len(b) for b in payload.captured.values()) + len(payload.func or b"")
         size += len(payload.reducer or b"")
+        size += sum(len(source) for module in payload.modules.values() for _, source in module.files)
         if size > self.options.scatter_threshold:
             self._payload_ref = self.client.scatter(payload, hash=False, workers=self.workers)
             self.futures[self._payload_ref.key] = self._payload_ref
+            if len(self.workers) > 1:  # on one worker only, it pins every task there (bench/payload_spread.py)
+                self.client.replicate([self._payload_ref], workers=self.workers)
 
     def key(self, role: str) -> tuple[str, int]:
         """The next task key of ``role``: ``(LABEL-ROLE-TOKEN, n)``, grouped by Dask as LABEL-ROLE."""

@@ -23,6 +23,7 @@ from typing import Any
 import cloudpickle
 from dask.sizeof import sizeof
 
+from . import item_output, localmodules, nesting, seeding
 from .cellfunc import CellCode, CompiledCell
 from .errors import ItemError, ItemFailure, safe_repr
 
@@ -52,6 +53,10 @@ class Payload:
     topic: str | None = None  # event topic that carries print() output back to the kernel
     output_limit: int = 64 * 1024  # characters of output kept per item
     store_names: bool = False  # --all: keep the cell's top-level names on the worker
+    seed: int | None = None  # --seed: each item seeded from SeedSequence(seed) and its index
+    modules: dict[str, Any] = field(default_factory=dict)  # the notebook's own modules, as source
+    warning_filters: list[Any] | None = None  # the notebook's warnings.filters (core/item_output.py)
+    show_figures: bool = False  # a matplotlib Figure as an item's value is also shown as an image
 
 
 class Batch:
@@ -157,6 +162,9 @@ class _Prepared:
 
     def __init__(self, payload: Payload):
         self.payload = payload
+        seeding.isolate_dask_random()
+        localmodules.install(payload.modules)  # before unpickling: captured values may import them
+        nesting.prepare(payload.cell.source if payload.cell is not None else None)
         self.cell: CompiledCell | None = None
         self.func: Callable[[Any], Any] | None = None
         if payload.cell is not None:
@@ -179,25 +187,44 @@ class _Prepared:
         module code in a fresh namespace per item.
         """
         cell = self.cell
-        if cell is not None and cell.expression is not None and not self.payload.store_names:
+        if cell is not None and cell.expression is not None and not self.payload.store_names \
+                and self.payload.seed is None:
             return cell.loop(self.namespace())  # type: ignore[no-any-return]
-        if self.func is not None:
-            call = self.func
-        else:
-            assert cell is not None
-
-            def call(item: Any) -> Any:
-                namespace = self.namespace()
-                value = cell.run(namespace, item)
-                if self.payload.store_names:
-                    _store_names(namespace, self)
-                return value
+        call = self.func if self.func is not None else self._call
 
         def loop(items: Sequence[Any], offset: int, append: Callable[[Any], None]) -> None:
             for item in islice(items, offset, None):
                 append(call(item))
 
         return loop
+
+    def _call(self, item: Any) -> Any:
+        """Run the cell (or the function) once for ``item``, in a fresh namespace."""
+        if self.func is not None:
+            return self.func(item)
+        cell = self.cell
+        assert cell is not None
+        namespace = self.namespace()
+        value = cell.run(namespace, item)
+        if self.payload.store_names:
+            _store_names(namespace, self)
+        return value
+
+    def loop_for(self, start: int) -> Callable[[Sequence[Any], int, Callable[[Any], None]], None]:
+        """The item loop of a batch whose first item is item ``start`` of the run: with
+        ``--seed``, a loop that seeds each item by its index first (without, the plain loop,
+        which pays nothing for seeding)."""
+        seed = self.payload.seed
+        if seed is None:
+            return self.run_items
+        call = self._call
+
+        def seeded_loop(items: Sequence[Any], offset: int, append: Callable[[Any], None]) -> None:
+            for index, item in enumerate(islice(items, offset, None), start + offset):
+                seeding.seed_item(seed, index)
+                append(call(item))
+
+        return seeded_loop
 
     def namespace(self) -> dict[str, Any]:
         ns: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
@@ -287,7 +314,7 @@ class _Capture:
         self.items = items
         self.cursor = cursor
         self.lock = threading.Lock()
-        self.chunks: list[tuple[int, str, str]] = []  # (offset, stream, text)
+        self.chunks: list[tuple[int, str, str, dict[str, Any] | None]] = []  # (offset, stream, text, fields)
         self.offset = -1  # the item whose output is being counted
         self.size = 0
         self.dropped = 0
@@ -306,16 +333,23 @@ class _Capture:
                 self.dropped += len(text) - room
                 text = text[:room]
             self.size += len(text)
-            if self.chunks and self.chunks[-1][:2] == (offset, stream):
-                self.chunks[-1] = (offset, stream, self.chunks[-1][2] + text)
+            if self.chunks and self.chunks[-1][:2] == (offset, stream) and self.chunks[-1][3] is None:
+                self.chunks[-1] = (offset, stream, self.chunks[-1][2] + text, None)
             else:
-                self.chunks.append((offset, stream, text))
+                self.chunks.append((offset, stream, text, None))
+        _ensure_flusher()
+
+    def add(self, offset: int, fields: dict[str, Any], text: str = "") -> None:
+        """Send ``fields`` (a display, a warning: see ``core/item_output.py``) in order with the
+        output of item ``offset``, unmerged and uncapped by the per-item character limit."""
+        with self.lock:
+            self.chunks.append((offset, "stderr", text, fields))
         _ensure_flusher()
 
     def _note_dropped(self) -> None:
         if self.dropped:
             note = f"[... {self.dropped} more characters of output dropped]\n"
-            self.chunks.append((self.offset, "stderr", note))
+            self.chunks.append((self.offset, "stderr", note, None))
             self.dropped = 0
 
     def close(self) -> None:
@@ -326,10 +360,11 @@ class _Capture:
     def flush(self) -> None:
         with self.lock:
             chunks, self.chunks = self.chunks, []
-        for offset, stream, text in chunks:
+        for offset, stream, text, fields in chunks:
             item = safe_repr(self.items[offset], 60) if 0 <= offset < len(self.items) else ""
             _send_event(self.dask_worker, self.topic, {"token": self.token, "index": self.start + offset, "item": item,
-                                                       "worker": self.worker, "stream": stream, "text": text})
+                                                       "worker": self.worker, "stream": stream, "text": text,
+                                                       **(fields or {})})
 
 
 _active_captures: set[_Capture] = set()
@@ -374,6 +409,7 @@ class _captured:
     """Context manager: route this thread's prints to a capture for the duration of a batch."""
 
     def __init__(self, payload: Payload, worker: str, start: int, items: Sequence[Any], cursor: _Cursor):
+        self.payload = payload
         self.capture = (_Capture(payload.topic, payload.token, worker, payload.output_limit, start, items, cursor)
                         if payload.topic else None)
 
@@ -383,10 +419,12 @@ class _captured:
             self.previous = getattr(_local, "capture", None)
             _local.capture = self.capture
             _active_captures.add(self.capture)
+            item_output.enter(self.capture, self.payload)
         return self.capture
 
     def __exit__(self, *exc: object) -> None:
         if self.capture is not None:
+            item_output.leave(self.capture)
             _local.capture = self.previous
             _active_captures.discard(self.capture)
             self.capture.close()
@@ -442,9 +480,9 @@ def run_batch(batch: Batch | BatchResult, payload: Payload) -> BatchResult | Par
             cursor.restart(offset)
             try:
                 if stop == count:
-                    prepared.run_items(items, offset, values.append)
+                    prepared.loop_for(start)(items, offset, values.append)
                 else:  # a slice, so the loop stops where the values are folded
-                    prepared.run_items(items[offset:stop], 0, values.append)
+                    prepared.loop_for(start + offset)(items[offset:stop], 0, values.append)
                 offset = stop
             except (Exception, SystemExit, KeyboardInterrupt) as exc:  # an item must not end the worker
                 failed = cursor.offset()

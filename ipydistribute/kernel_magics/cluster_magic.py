@@ -127,6 +127,24 @@ def _stop(line: str) -> str:
     return "stopped" if handle.owned else "disconnected (the cluster keeps running)"
 
 
+@magic_arguments(name="cluster install")
+@argument("packages", nargs="+", metavar="PACKAGE", help="what pip installs: names, name==version, or wheel paths")
+@argument("--restart", action="store_true", help="restart the workers afterwards (for packages already imported)")
+def _install(line: str) -> str:
+    """pip install packages on every worker, and on workers that join later (Dask's PipInstall plugin)."""
+    from ..core import envcheck
+
+    args = _parse(_install, line)
+    handle, _ = cluster.current(start=False)
+    if handle is None:
+        raise SpecError("there is no cluster to install on: `%cluster connect ADDRESS` first")
+    if handle.kind == "local":
+        raise SpecError("the embedded cluster's workers share the kernel's environment: "
+                        f"install in the kernel instead, with `%pip install {' '.join(args.packages)}`")
+    envcheck.install(handle.client, args.packages, restart=args.restart)
+    return f"installed {', '.join(args.packages)} on the workers"
+
+
 @magic_arguments(name="cluster status")
 def _status(line: str) -> None:
     """Show the cluster: workers, totals, dashboard link and controls (also `%cluster` alone)."""
@@ -135,7 +153,7 @@ def _status(line: str) -> None:
 
 SUBCOMMANDS: dict[str, Callable[[str], Any]] = {
     "start": _start, "connect": _connect, "new": _new, "gateway": _gateway, "scale": _scale, "adapt": _adapt,
-    "status": _status, "restart": _restart, "stop": _stop,
+    "status": _status, "restart": _restart, "stop": _stop, "install": _install,
 }
 
 
@@ -208,6 +226,7 @@ class ClusterMagics(Magics):
             %cluster gateway --list
             %cluster scale 4
             %cluster adapt 1 10
+            %cluster install scikit-learn==1.5.2   # on the workers of a remote cluster
             %cluster            # the cluster widget: workers, totals, dashboard, controls
             %cluster stop
 

@@ -17,6 +17,7 @@ from ..core.checkpoint import check_directory
 from ..core.errors import SpecError, safe_repr, shorten
 from ..core.kept import KeptResults
 from ..core.run import Run, RunOptions, warn_all
+from ..core.seeding import check_seed
 from ..widgets.factory import in_kernel, live_display
 from .options import output_options, run_options
 from .parse import (
@@ -127,7 +128,7 @@ class DistributeMagics(Magics):
         return RunOptions(reduce=reducer, batch=parse_batch(args.batch), gpu=gpu,
                           resources=parse_resources(args.resources) if args.resources else {},
                           workers=workers, retries=args.retries, on_error=args.on_error,
-                          keep=args.keep, name=args.name,
+                          keep=args.keep, name=args.name, seed=check_seed(args.seed),
                           checkpoint=check_directory(args.checkpoint) if args.checkpoint is not None else None)
 
     def _evaluate(self, expression: str, what: str, local_ns: dict[str, Any] | None = None) -> Any:

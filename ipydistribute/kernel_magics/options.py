@@ -14,7 +14,8 @@ def run_options(func: F) -> F:
     """How the items run: batching, resources, retries, errors."""
     decorators = [
         argument("--reduce", metavar="R", help="reduce the values with R, an expression giving a callable "
-                 "that takes an iterable (sum, max, a function of yours). It must be associative: it runs "
+                 "that takes an iterable (sum, max, a function of yours, lambda cs: sum(cs, Counter())), read up to "
+                 "the next option, no quotes needed. It must be associative: it runs "
                  "inside each batch, then as a tree on the cluster."),
         argument("--batch", metavar="N|auto", default="auto", help="items per task (default auto: times the "
                  "first items, then makes tasks of about 0.2 s, at least 4 per worker thread)"),
@@ -33,6 +34,9 @@ def run_options(func: F) -> F:
                  "(after an error, Ctrl-C or a kernel restart). A changed cell or changed captured values "
                  "compute everything again."),
         argument("--name", metavar="LABEL", help="name of the task groups (default: cellN)"),
+        argument("--seed", metavar="S", type=int, default=None,
+                 help="seed random, numpy.random (and torch) before each item from S and the item's index: "
+                 "the same values whatever the batches, workers or retries (ipydistribute.seed_item)"),
     ]
     for decorator in reversed(decorators):
         func = decorator(func)

@@ -116,8 +116,76 @@ def _check_expression(text: str, what: str) -> None:
         raise SpecError(f"{what} `{text}` is not a Python expression ({exc.msg})") from None
 
 
+#: Options whose value is a Python expression, taken up to the next option, quotes optional.
+EXPRESSION_OPTIONS = ("reduce",)
+
+
+def _is_option_start(tokens: list[tokenize.TokenInfo], i: int, text: str) -> bool:
+    """``--name`` at ``tokens[i]``: two adjacent ``-`` then a name, after a space or at the start."""
+    tok = tokens[i]
+    return (tok.string == "-" and i + 2 < len(tokens) and tokens[i + 1].string == "-"
+            and tokens[i + 1].start[1] == tok.end[1] and tokens[i + 2].type == tokenize.NAME
+            and tokens[i + 2].start[1] == tokens[i + 1].end[1]
+            and (tok.start[1] == 0 or text[tok.start[1] - 1].isspace()))
+
+
+def take_expression_option(text: str, name: str) -> tuple[str | None, str]:
+    """``'--reduce lambda cs: sum(cs, Counter()) --out t'`` -> ``('lambda cs: ...', '--out t')``.
+
+    The value runs to the next ``--option`` at bracket depth 0, so a lambda needs no quotes; a
+    quoted value (``--reduce "lambda v: ..."``) is unquoted.
+    """
+    if f"--{name}" not in text:
+        return None, text
+    flat = " ".join(text.splitlines())
+    tokens = _tokens(flat)
+    starts = [i for i in range(len(tokens)) if _is_option_start(tokens, i, flat)]
+    for n, i in enumerate(starts):
+        after = tokens[i + 2].end[1]
+        if tokens[i + 2].string != name or (after < len(flat) and not flat[after].isspace()):
+            continue
+        begin = tokens[i].start[1]
+        value_start = tokens[i + 2].end[1]
+        depth = 0
+        end = len(flat)
+        for j in range(i + 3, len(tokens)):
+            tok = tokens[j]
+            if tok.type == tokenize.OP and tok.string in "([{":
+                depth += 1
+            elif tok.type == tokenize.OP and tok.string in ")]}":
+                depth -= 1
+            elif depth == 0 and j in starts[n + 1:]:
+                end = tok.start[1]
+                break
+        value = flat[value_start:end].strip()
+        value_tokens = _tokens(value) if value else []
+        if len(value_tokens) == 1 and value_tokens[0].type == tokenize.STRING:
+            value = str(ast.literal_eval(value))
+        return value, (flat[:begin] + " " + flat[end:]).strip()
+    return None, text
+
+
+def check_reducer(text: str) -> str:
+    """The ``--reduce`` expression, checked as Python before anything runs."""
+    if not text:
+        raise SpecError("--reduce needs a callable: write `--reduce sum` or `--reduce lambda cs: sum(cs, Counter())`")
+    try:
+        ast.parse(text, mode="eval")
+    except SyntaxError as exc:
+        raise SpecError(f"--reduce `{shorten(text, 80)}` is not a Python expression ({exc.msg}): write a "
+                        "callable up to the next option, e.g. `--reduce sum` or "
+                        "`--reduce lambda cs: sum(cs, Counter())`") from None
+    return text
+
+
 def parse_options(magic: Callable[..., Any], text: str) -> Any:
-    """The options of ``magic`` from ``text``; quoting mistakes become one-line errors too."""
+    """The options of ``magic`` from ``text``; quoting mistakes become one-line errors too.
+
+    Options in :data:`EXPRESSION_OPTIONS` are cut out first (their value is Python, not words).
+    """
+    expressions: dict[str, str | None] = {}
+    for name in EXPRESSION_OPTIONS:
+        expressions[name], text = take_expression_option(text, name)
     try:
         args = parse_argstring(magic, text)
     except ValueError as exc:  # shlex: "No closing quotation", "No escaped character"
@@ -125,6 +193,9 @@ def parse_options(magic: Callable[..., Any], text: str) -> Any:
     for name, value in vars(args).items():  # IPython keeps the quotes of '--reduce "lambda v: ..."'
         if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
             setattr(args, name, value[1:-1])
+    for name, value in expressions.items():
+        if value is not None:
+            setattr(args, name, check_reducer(value) if name == "reduce" else value)
     return args
 
 

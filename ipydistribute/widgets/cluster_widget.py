@@ -18,7 +18,7 @@ from dask.utils import format_bytes
 from ..core import cluster as cluster_mod
 from ..core import config
 from ..core.cluster_snapshot import ClusterSnapshot, WorkerRow, take
-from ..core.errors import SpecError, shorten
+from ..core.errors import SpecError, counted, shorten
 from .templates import render
 
 KIND_TEXT = {"local": "embedded local cluster", "remote": "remote scheduler",
@@ -72,8 +72,9 @@ def table_html(s: ClusterSnapshot) -> str:
 def table_text(s: ClusterSnapshot) -> str:
     """The cluster as plain text, for terminals and ``text/plain``."""
     state = "running" if s.running else "closed"
-    head = (f"Dask cluster ({KIND_TEXT.get(s.kind, s.kind)}) {s.address} · {state} · {len(s.workers)} workers"
-            f" · {s.threads} threads · memory {format_bytes(s.memory_used)} / {format_bytes(s.memory_limit)}")
+    head = (f"Dask cluster ({KIND_TEXT.get(s.kind, s.kind)}) {s.address} · {state} · "
+            f"{counted(len(s.workers), 'worker')} · {counted(s.threads, 'thread')} · "
+            f"memory {format_bytes(s.memory_used)} / {format_bytes(s.memory_limit)}")
     if s.dashboard_link:
         head += f" · dashboard {s.dashboard_link}"
     lines = [head]

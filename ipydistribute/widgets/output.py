@@ -1,7 +1,9 @@
-"""print() output of workers, written under the cell that ran the items, labelled with the item."""
+"""What items show, written under the cell that ran them, labelled with the item: print()
+output, warnings (each once per run, with a count of repeats) and displays (capped per run)."""
 
 from __future__ import annotations
 
+import collections
 import sys
 from typing import Any
 
@@ -19,11 +21,15 @@ def label(record: OutputRecord) -> str:
 class OutputForwarder:
     """Drains a run's output records into this thread's stdout/stderr, with a per-run cap."""
 
-    def __init__(self, run: Run, limit: int | None = None):
+    def __init__(self, run: Run, limit: int | None = None, display_limit: int | None = None):
         self.run = run
         self.limit = int(config.get("output-limit")) if limit is None else limit
+        self.display_limit = int(config.get("display-limit")) if display_limit is None else display_limit
         self.written = 0
         self.dropped = 0
+        self.displays = 0
+        self.displays_dropped = 0
+        self.warning_repeats: collections.Counter[str] = collections.Counter()  # key -> repeats not shown
         self._line_open: dict[tuple[str, int | None], bool] = {}
 
     def drain(self) -> None:
@@ -36,10 +42,29 @@ class OutputForwarder:
         if self.dropped:
             sys.stderr.write(f"[... {self.dropped} more characters of worker output were not shown]\n")
             self.dropped = 0
+        for key, repeats in self.warning_repeats.items():
+            if repeats:
+                sys.stderr.write(f"[the warning above was repeated {repeats} more time{'s' if repeats > 1 else ''} "
+                                 f"in this run: {key}]\n")
+        self.warning_repeats.clear()
+        if self.displays_dropped:
+            many = self.displays_dropped > 1
+            sys.stderr.write(f"[{self.displays_dropped} more display{'s' if many else ''} from items "
+                             f"{'were' if many else 'was'} not shown: ipydistribute.display-limit is "
+                             f"{self.display_limit} per run]\n")
+            self.displays_dropped = 0
         sys.stdout.flush()
         sys.stderr.flush()
 
     def _write(self, record: OutputRecord) -> None:
+        if record.display is not None or record.displays_dropped:
+            self._display(record)
+            return
+        if record.warning is not None:
+            if record.repeats or record.warning in self.warning_repeats:
+                self.warning_repeats[record.warning] += record.repeats or 1
+                return
+            self.warning_repeats[record.warning] = 0  # shown once, here
         text = self._labelled(record)
         room = self.limit - self.written
         if room <= 0:
@@ -51,6 +76,17 @@ class OutputForwarder:
         self.written += len(text)
         stream = sys.stdout if record.stream == "stdout" else sys.stderr
         stream.write(text)
+
+    def _display(self, record: OutputRecord) -> None:
+        if record.displays_dropped or self.displays >= self.display_limit:
+            self.displays_dropped += record.displays_dropped or 1
+            return
+        self.displays += 1
+        from IPython.display import display
+
+        sys.stdout.write(label(record).rstrip() + "\n")
+        sys.stdout.flush()  # the label before the picture
+        display(record.display, raw=True)
 
     def _labelled(self, record: OutputRecord) -> str:
         key = (record.stream, record.index)
@@ -74,7 +110,10 @@ class thread_output_parent:
     def __enter__(self) -> None:
         if not self.parent:
             return
-        for stream in (sys.stdout, sys.stderr):
+        from IPython import get_ipython
+
+        display_pub = getattr(get_ipython(), "display_pub", None)  # displays from items, too
+        for stream in (sys.stdout, sys.stderr, display_pub):
             setter = getattr(stream, "set_thread_parent", None)
             if setter is not None:
                 self.tokens.append((stream, setter(self.parent)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..core.errors import counted
 from ..core.monitor import Snapshot
 from ..core.run import Progress
 
@@ -45,7 +46,8 @@ class RunFigures:
 
     def summary(self) -> str:
         efficiency = self.efficiency
-        text = (f"{self.tasks_done:,} tasks on {self.workers} workers ({self.threads} threads) · "
+        text = (f"{counted(self.tasks_done, 'task')} on {counted(self.workers, 'worker')} "
+                f"({counted(self.threads, 'thread')}) · "
                 f"wall time {self.wall:.2f} s · total task time {self.task_time:.2f} s")
         if efficiency is not None:
             text += f" · parallel efficiency {efficiency:.0%}"

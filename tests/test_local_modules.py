@@ -1,0 +1,74 @@
+"""Modules of the notebook's folder travel with each run, and an edited one reaches the workers
+on the next run (real cluster, real shell)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import ipydistribute
+
+
+@pytest.fixture
+def notebook_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A folder the kernel works in and imports from, as a notebook's own folder is."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = set(sys.modules)
+    yield tmp_path
+    for name in set(sys.modules) - before:
+        del sys.modules[name]
+
+
+def write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    importlib.invalidate_caches()
+
+
+def test_a_module_edited_between_two_runs_gives_the_new_values(ip: Any, notebook_folder: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    write(notebook_folder / "helper_scale.py", "FACTOR = 1\ndef scale(x):\n    return x * FACTOR\n")
+    cell = "import helper_scale\nhelper_scale.scale(x)"
+    assert ip.run_cell_magic("distribute", "x in range(6) --view none", cell) == list(range(6))
+    assert "changed since the last run" not in capsys.readouterr().out
+    write(notebook_folder / "helper_scale.py", "FACTOR = 10\ndef scale(x):\n    return x * FACTOR\n")
+    assert ip.run_cell_magic("distribute", "x in range(6) --view none", cell) == [x * 10 for x in range(6)]
+    out = capsys.readouterr().out
+    assert out.count("helper_scale changed since the last run: the workers use the new version") == 1
+
+
+def test_a_reloaded_function_captured_from_a_module_runs_its_new_code(ip: Any, notebook_folder: Path) -> None:
+    write(notebook_folder / "helper_reload.py", "def f(x):\n    return ('old', x)\n")
+    ip.run_cell("from helper_reload import f")
+    assert ip.run_cell_magic("distribute", "x in range(3) --view none", "f(x)") == [("old", x) for x in range(3)]
+    # A different length: Python's own .pyc check (mtime in whole seconds, and size) would
+    # otherwise let the kernel's reload read the old bytecode of a file rewritten within a second.
+    write(notebook_folder / "helper_reload.py", "def f(x):\n    return ('new', x)  # edited\n")
+    ip.run_cell("import importlib, helper_reload\nimportlib.reload(helper_reload)\nfrom helper_reload import f")
+    assert ip.run_cell_magic("distribute", "x in range(3) --view none", "f(x)") == [("new", x) for x in range(3)]
+    assert ipydistribute.distribute(ip.user_ns["f"], range(2)) == [("new", 0), ("new", 1)]
+
+
+def test_a_package_and_the_local_modules_it_imports_travel_too(ip: Any, notebook_folder: Path) -> None:
+    write(notebook_folder / "helper_pkg" / "__init__.py", "from .inner import twice\n")
+    write(notebook_folder / "helper_pkg" / "inner.py", "import helper_base\ndef twice(x):\n"
+          "    return helper_base.BASE + 2 * x\n")
+    write(notebook_folder / "helper_base.py", "BASE = 100\n")
+    cell = "from helper_pkg import twice\ntwice(x)"
+    assert ip.run_cell_magic("distribute", "x in range(4) --view none", cell) == [100 + 2 * x for x in range(4)]
+    write(notebook_folder / "helper_base.py", "BASE = 200\n")
+    assert ip.run_cell_magic("distribute", "x in range(4) --view none", cell) == [200 + 2 * x for x in range(4)]
+
+
+def test_installed_packages_and_the_standard_library_do_not_travel(notebook_folder: Path) -> None:
+    from ipydistribute.core import localmodules
+
+    write(notebook_folder / "helper_only.py", "X = 1\n")
+    found = localmodules.for_run("import json, numpy, dask\nimport helper_only", [])
+    assert list(found) == ["helper_only"]
