@@ -16,6 +16,7 @@ from ..core.cellfunc import CellCode
 from ..core.errors import SpecError, safe_repr, shorten
 from ..core.kept import KeptResults
 from ..core.run import Run, RunOptions, warn_all
+from ..core.stopped import stopped_error
 from ..widgets.factory import in_kernel, live_display
 from .options import output_options, run_options
 from .parse import (
@@ -71,7 +72,8 @@ class DistributeMagics(Magics):
 
         The cell runs once per item, in a fresh namespace that holds the loop variable, the
         notebook's values it reads (sent at submit time) and the names set up with ``--all``.
-        Ctrl-C cancels every task of the cell and leaves the cluster running.
+        Ctrl-C, or the view's Stop button, cancels every task of the cell and leaves the cluster
+        running.
         """
         head, option_text = split_options(line)
         args = parse_options(self.distribute, option_text)
@@ -164,11 +166,13 @@ class DistributeMagics(Magics):
             return run
         try:
             run.wait()
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # the notebook's interrupt: one line, no engine frames
             run.cancel()
             live.join(2)
-            raise
+            raise stopped_error(run) from None
         live.join(5)
+        if run.state == "cancelled":  # the view's Stop button
+            raise stopped_error(run)
         value = run.result()
         warn_all(run.warnings)
         if out:

@@ -111,8 +111,9 @@ class ClusterWidget(widgets.VBox):  # type: ignore[misc]
         self._adapt = widgets.Button(description="Adapt", tooltip="let Dask scale between min and max")
         self._restart = widgets.Button(description="Restart", button_style="warning",
                                        tooltip="restart every worker process (their memory is lost)")
-        stop_text = "Stop" if handle.owned else "Disconnect"
-        self._stop = widgets.Button(description=stop_text, button_style="danger",
+        # Not the red square of a run's Stop: this one ends the cluster.
+        stop_text = "Shut down" if handle.owned else "Disconnect"
+        self._stop = widgets.Button(description=stop_text, icon="power-off", button_style="",
                                     tooltip="close the cluster" if handle.owned else "leave the remote cluster running")
         self._reason = widgets.Label()
         self._message = widgets.Label()

@@ -21,6 +21,7 @@ RUN_COLOURS = {
     "running": "#2563eb",
     "finished": "#16a34a",
     "error": "#dc2626",
+    "stopping": "#d97706",
     "cancelled": "#d97706",
 }
 

@@ -4,15 +4,15 @@ Driven by :class:`~ipydistribute.widgets.live.LiveDisplay` from its background t
 :meth:`RunView.update` polls the scheduler once (:class:`~ipydistribute.core.monitor.RunMonitor`)
 and changes only what changed, so an update costs the same for 100 tasks as for 100,000.
 
-The Stop button cancels the run. Its click reaches the kernel when the kernel is free to read
-it: at once for a ``--nowait`` run (or a cell that awaits, ipykernel >= 7.4); while a cell
-blocks in ``%%distribute`` the click waits until the cell ends, so there use the notebook's
-interrupt (Ctrl-C / the stop button of the toolbar), which cancels the run too.
+The Stop button cancels the run, also while the cell blocks in ``%%distribute``: its clicks
+are handled in the page's comm subshell (:mod:`~ipydistribute.widgets.subshell`), not behind
+the busy cell.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 from typing import Any
 
 import ipywidgets as widgets
@@ -29,6 +29,7 @@ from .static import (
     resources_context,
     run_html,
 )
+from .subshell import handle_while_cell_runs
 from .summary import RunFigures, figures
 from .templates import render
 
@@ -44,10 +45,12 @@ class RunView:
         self.snapshot: Snapshot | None = None
         self.bars: collections.deque[Bar] = collections.deque(maxlen=STATIC_BARS)
         self.header = widgets.HTML(value=f"<strong>{run.label}</strong> starting…")
-        self.stop_button = widgets.Button(description="Stop", icon="stop", button_style="danger",
-                                          tooltip="cancel every task of this run",
-                                          layout=widgets.Layout(width="80px"))
+        self.stop_button = widgets.Button(description="Stop run", icon="stop", button_style="danger",
+                                          tooltip="cancel every task of this cell (the cluster keeps running)",
+                                          layout=widgets.Layout(width="100px"))
         self.stop_button.on_click(self._on_stop)
+        handle_while_cell_runs(self.stop_button)
+        self.stopping = False
         self.groups = widgets.HTML()
         self.graph = GraphPlot()
         self.stream = StreamPlot()
@@ -76,6 +79,8 @@ class RunView:
         self.snapshot = snapshot
         self.bars.extend(snapshot.new_bars)
         f = figures(progress, snapshot, self.run.threads)
+        if self.stopping and progress.state in ("pending", "running"):
+            f = dataclasses.replace(f, state="stopping")
         with self.box.hold_sync():
             self.header.value = render("_header.html.j2", **header_context(f, self.dashboard))
             self.groups.value = render("_groups.html.j2", **groups_context(snapshot))
@@ -121,8 +126,13 @@ class RunView:
         return dict(self.stream.colours)
 
     def _on_stop(self, _button: Any) -> None:
-        self.stop_button.disabled = True
-        self.stop_button.description = "Stopping"
+        """The Stop click (in the page's comm subshell thread): say so at once, then cancel."""
+        self.stopping = True
+        with self.box.hold_sync():
+            self.stop_button.disabled = True
+            self.stop_button.description = "Stopping"
+            self.header.value = self.header.value.replace(
+                'data-state="running"', 'data-state="stopping"').replace(">running<", ">stopping<")
         self.run.cancel()
 
 
