@@ -15,9 +15,6 @@ def load_ipython_extension(shell: Any) -> None:
 
     shell.register_magics(DistributeMagics)
     shell.register_magics(ClusterMagics)
-    from .frontend import ensure_bokehjs
-
-    ensure_bokehjs(shell)  # the run view's plots need BokehJS in the page
 
 
 def unload_ipython_extension(shell: Any) -> None:

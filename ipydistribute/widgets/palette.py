@@ -25,9 +25,13 @@ RUN_COLOURS = {
     "cancelled": "#d97706",
 }
 
-#: Task-stream colours of the groups: map first, then each reduction level.
-GROUP_PALETTE = ("#2563eb", "#9333ea", "#db2777", "#ea580c", "#0d9488", "#65a30d", "#4f46e5",
-                 "#b45309")
+#: Colours of the task groups (map first, then each reduction level): the swatch of a group's
+#: progress bar, the outline of its graph nodes and its bars in the task stream. None of them is
+#: a state colour (blue was both "processing" and "map").
+GROUP_PALETTE = ("#7c3aed", "#0d9488", "#db2777", "#a16207", "#4338ca", "#be185d", "#0e7490",
+                 "#57534e")
+GROUP_EDGE = "#374151"
+TEXT_COLOUR = "#111827"
 
 
 def group_colour(position: int) -> str:

@@ -11,6 +11,7 @@ the busy cell.
 
 from __future__ import annotations
 
+import base64
 import collections
 import dataclasses
 from typing import Any
@@ -20,14 +21,15 @@ import ipywidgets as widgets
 from ..core.monitor import Bar, RunMonitor, Snapshot
 from ..core.run import Progress, Run
 from .graph_layout import Graph, layout
-from .lifecycle import closable_bokeh_model, close_tree
-from .plots import GraphPlot, StreamPlot
+from .lifecycle import close_tree
+from .picture import PANEL_H, PANEL_W
 from .static import (
     STATIC_BARS,
     groups_context,
     header_context,
     resources_context,
     run_html,
+    run_png,
 )
 from .subshell import handle_while_cell_runs
 from .summary import RunFigures, figures
@@ -52,16 +54,17 @@ class RunView:
         handle_while_cell_runs(self.stop_button)
         self.stopping = False
         self.groups = widgets.HTML()
-        self.graph = GraphPlot()
-        self.stream = StreamPlot()
-        self.graph_model = closable_bokeh_model(self.graph.figure)
-        self.stream_model = closable_bokeh_model(self.stream.figure)
+        # The graph and the stream as one PNG drawn in the kernel: a plain ipywidgets Image
+        # needs nothing in the page (no BokehJS), so it renders after a reload or in a 2nd tab.
+        self.picture = widgets.Image(format="png", width=2 * PANEL_W, height=PANEL_H)
+        self.picture.add_class("ipd-live-picture")
+        self.graph: Graph = Graph([], [], False, 0)
         self.resources = widgets.HTML()
         self.summary = widgets.HTML()
         self.box = widgets.VBox([
             widgets.HBox([self.header, self.stop_button]),
             self.groups,
-            widgets.HBox([self.graph_model, self.stream_model]),
+            self.picture,
             self.resources,
             self.summary,
         ])
@@ -89,8 +92,10 @@ class RunView:
             if progress.state not in ("pending", "running"):
                 self.summary.value = f"<strong>summary</strong> · {f.summary()}"
                 self.stop_button.disabled = True
-        self.graph.update(snapshot)
-        self.stream.update(snapshot)
+        self.graph = layout(snapshot)
+        png = run_png(snapshot, self.graph, self.bars, None)
+        if png != self.picture.value:  # only a changed picture travels
+            self.picture.value = png
 
     def final_bundle(self, progress: Progress) -> dict[str, Any]:
         self.update(progress)
@@ -98,32 +103,30 @@ class RunView:
         bars = recent.new_bars or list(self.bars)
         snapshot = self.snapshot or recent
         f = figures(progress, snapshot, self.run.threads)
-        graph: Graph = layout(snapshot)
-        html = run_html(f, snapshot, graph, bars, self._colours(snapshot), self.dashboard,
-                        self.gpu_reason)
+        png = run_png(snapshot, layout(snapshot), bars, None)
+        html = run_html(f, snapshot, png, self.dashboard, self.gpu_reason)
         self.final_figures = f
         text = f"{f.label}: {f.state} · {f.header()}\n{f.summary()}"
-        return {"text/html": html, "text/plain": text}
+        return {"text/html": html, "image/png": base64.b64encode(png).decode("ascii"), "text/plain": text}
 
     def close(self) -> None:
         """After the static picture replaced it: free the widgets and the scheduler's record."""
         self.monitor.forget()
-        close_tree(self.box, self.header, self.stop_button, self.groups, self.graph_model,
-                   self.stream_model, self.resources, self.summary)
+        close_tree(self.box, self.header, self.stop_button, self.groups, self.picture,
+                   self.resources, self.summary)
 
     # --- helpers -------------------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
         """What the widgets show now (for tests): header, groups, graph and stream data."""
+        nodes = self.graph.nodes
         return {"header": self.header.value, "groups": self.groups.value,
                 "resources": self.resources.value, "summary": self.summary.value,
-                "nodes": dict(self.graph.nodes.data), "edges": dict(self.graph.edges.data),
-                "bars": dict(self.stream.bars.data)}
-
-    def _colours(self, snapshot: Snapshot) -> dict[str, str]:
-        for g in snapshot.groups:
-            self.stream.colour_of(g.name, snapshot)
-        return dict(self.stream.colours)
+                "nodes": {"x": [n.x for n in nodes], "y": [n.y for n in nodes],
+                          "colour": [n.colour for n in nodes], "label": [n.label for n in nodes]},
+                "edges": {"x0": [e[0] for e in self.graph.edges]},
+                "bars": {"left": [b.start for b in self.bars], "group": [b.group for b in self.bars]},
+                "picture": bytes(self.picture.value)}
 
     def _on_stop(self, _button: Any) -> None:
         """The Stop click (in the page's comm subshell thread): say so at once, then cancel."""
