@@ -22,6 +22,7 @@ from distributed import Client, Nanny, Scheduler, SpecCluster
 from distributed.core import Status
 
 from . import config
+from .dask_logs import keep_out_of_cells
 from .errors import SpecError, shorten
 from .gpus import SIMULATED_ENV, GPUInfo, GPUState, detect_gpus
 from .security import describe, needs_tls, tls_security
@@ -185,6 +186,7 @@ def start_local(workers: int | None = None, threads: int = 1, memory_limit: str 
     scheduler = {"cls": Scheduler, "options": {"host": LOOPBACK, "port": 0,
                                                 "dashboard_address": f"{LOOPBACK}:0"}}
     configure_dashboard_link()
+    keep_out_of_cells()  # the embedded scheduler and nannies log in this process: not into cells
     with _lock:
         stop()
         cluster = EmbeddedCluster(workers=specs, scheduler=scheduler, worker=_nanny(threads, memory),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .errors import RunLostError
+from .errors import RunLostError, label_text
 
 #: Seconds to wait for the scheduler to drop the run's tasks after a cancel (measured: < 0.1 s).
 SETTLE_SECONDS = 2.0
@@ -48,5 +48,5 @@ def stopped_error(run: Any) -> RunStopped:
     total = "?" if p.items_total is None else f"{p.items_total:,}"
     left = tasks_left(run.client, run.token)
     where = "unknown (the cluster is gone)" if left is None else f"{left}"
-    return RunStopped(f"{run.label} stopped: {p.items_done:,}/{total} items done · "
+    return RunStopped(f"{label_text(run.label)} stopped: {p.items_done:,}/{total} items done · "
                       f"tasks left on the cluster: {where}")

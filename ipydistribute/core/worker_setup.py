@@ -25,3 +25,6 @@ def ignore_interrupts() -> str:
 def dask_setup(worker: Any) -> None:
     """Called by Dask when the worker starts."""
     worker._ipydistribute_interrupts = ignore_interrupts()
+    from .dask_logs import keep_out_of_cells
+
+    keep_out_of_cells()  # this process's stderr is the kernel's: the running cell

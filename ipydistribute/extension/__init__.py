@@ -15,6 +15,9 @@ def load_ipython_extension(shell: Any) -> None:
 
     shell.register_magics(DistributeMagics)
     shell.register_magics(ClusterMagics)
+    from ..kernel_magics.prompt import track_prompts
+
+    track_prompts(shell)  # labels and tracebacks say the prompt's number
 
 
 def unload_ipython_extension(shell: Any) -> None:

@@ -28,6 +28,8 @@ from .parse import (
     parse_resources,
     split_options,
 )
+from .prompt import cell_label, prompt_number
+from .syntax import cell_syntax_error
 
 VIEWS = ("full", "progress", "none")
 
@@ -84,8 +86,12 @@ class DistributeMagics(Magics):
         out = _check_out(args.out)
         options = self._options(args)
         source = self.shell.transform_cell(cell) if cell is not None else (spec.expression or "")
-        label = api.check_label(args.name) if args.name else f"cell{self.shell.execution_count}"
-        code = CellCode.from_source(source, f"<cell {label}>", spec.target)
+        prompt = prompt_number(self.shell)
+        label = api.check_label(args.name) if args.name else cell_label(prompt)
+        try:
+            code = CellCode.from_source(source, f"<cell {args.name or prompt}>", spec.target)
+        except SyntaxError as exc:  # only the cell's lines, as for a plain cell
+            raise cell_syntax_error(exc, self.shell) from None
         if (options.reduce is not None or out) and not code.has_value:
             raise SpecError("the cell's last line must be an expression to give a value (for --reduce/--out): "
                             "end the cell with the value, e.g. `result`")

@@ -18,6 +18,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from ..core.errors import label_text
 from ..core.monitor import Bar, RunMonitor, Snapshot
 from ..core.run import Progress, Run
 from .graph_layout import Graph, layout
@@ -46,7 +47,7 @@ class RunView:
         self.monitor = RunMonitor(run.client, run.token, list(run.workers))
         self.snapshot: Snapshot | None = None
         self.bars: collections.deque[Bar] = collections.deque(maxlen=STATIC_BARS)
-        self.header = widgets.HTML(value=f"<strong>{run.label}</strong> starting…")
+        self.header = widgets.HTML(value=f"<strong>{label_text(run.label)}</strong> starting…")
         self.stop_button = widgets.Button(description="Stop run", icon="stop", button_style="danger",
                                           tooltip="cancel every task of this cell (the cluster keeps running)",
                                           layout=widgets.Layout(width="100px"))

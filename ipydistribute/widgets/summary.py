@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..core.errors import label_text
 from ..core.monitor import Snapshot
 from ..core.run import Progress
 
@@ -64,6 +65,6 @@ def figures(progress: Progress, snapshot: Snapshot | None, threads: int) -> RunF
     eta = None
     if progress.state == "running" and progress.items_total and rate:
         eta = max(0.0, (progress.items_total - progress.items_done) / rate)
-    return RunFigures(progress.label, progress.state, done, total, failed, progress.items_done,
+    return RunFigures(label_text(progress.label), progress.state, done, total, failed, progress.items_done,
                       progress.items_total, lanes, threads, progress.elapsed,
                       snapshot.task_time if snapshot is not None else 0.0, rate, eta)

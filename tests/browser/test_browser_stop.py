@@ -48,7 +48,7 @@ def test_stop_button_cancels_a_blocking_cell(app, request, page, artifacts):
     (artifacts / "timing.json").write_text(json.dumps({"click_to_stopping_s": round(stopping, 3),
                                                       "click_to_cell_end_s": round(ended, 3)}))
     last = output_texts(page)[-1]
-    assert "stopped:" in last and "tasks left on the cluster: 0" in last, last
+    assert "cell 3 stopped:" in last and "tasks left on the cluster: 0" in last, last  # In [3]
     done = int(last.split("stopped: ")[1].split("/")[0])
     assert done < 40  # cancelled, not run to its end
     assert "Traceback" not in last and "KeyboardInterrupt" not in last
