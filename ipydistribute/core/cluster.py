@@ -13,6 +13,7 @@ import importlib
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,7 +148,8 @@ def _memory_per_worker(memory_limit: str | int | None, count: int) -> int | str:
 
 
 def start_local(workers: int | None = None, threads: int = 1, memory_limit: str | int | None = "auto",
-                gpus: str | int = "auto", simulate_gpus: int = 0) -> ClusterHandle:
+                gpus: str | int = "auto", simulate_gpus: int = 0,
+                announce: Callable[[str], None] | None = None) -> ClusterHandle:
     """Start the embedded cluster: worker processes on this machine, bound to 127.0.0.1.
 
     Parameters
@@ -164,6 +166,8 @@ def start_local(workers: int | None = None, threads: int = 1, memory_limit: str 
     simulate_gpus
         Workers named ``simgpu-N`` that declare ``GPU=1`` without a GPU, for teaching; they
         carry ``IPYDISTRIBUTE_SIMULATED_GPU=1`` and are shown as simulated.
+    announce
+        Called with one line before the workers start (a few seconds): the notebook shows it.
     """
     if threads < 1:
         raise SpecError(f"--threads must be at least 1, not {threads}")
@@ -177,6 +181,8 @@ def start_local(workers: int | None = None, threads: int = 1, memory_limit: str 
     total = n_cpu + len(found) + simulate_gpus
     if total == 0:
         raise SpecError("that cluster would have no worker: ask for --workers 1 or more")
+    if announce is not None:
+        announce(f"Starting a local Dask cluster ({total} worker{'s' if total != 1 else ''})...")
     memory = _memory_per_worker(memory_limit, total)
     specs: dict[str, Any] = {f"cpu-{i}": _nanny(threads, memory) for i in range(n_cpu)}
     for gpu in found:
@@ -325,7 +331,8 @@ def new(import_path: str, **kwargs: Any) -> ClusterHandle:
         return _set_current(ClusterHandle(client, cluster, "manager"))
 
 
-def current(start: bool = True) -> tuple[ClusterHandle | None, bool]:
+def current(start: bool = True, announce: Callable[[str], None] | None = None,
+            ) -> tuple[ClusterHandle | None, bool]:
     """The cluster to use now, and whether it was just started.
 
     Order: the one set by ``start``/``connect``; a ``distributed.Client`` the user made;
@@ -345,7 +352,7 @@ def current(start: bool = True) -> tuple[ClusterHandle | None, bool]:
             return connect(address), True
         if not start:
             return None, False
-        return start_local(), True
+        return start_local(announce=announce), True
 
 
 def _set_current(handle: ClusterHandle) -> ClusterHandle:

@@ -29,6 +29,7 @@ from .parse import (
     split_options,
 )
 from .prompt import cell_label, prompt_number
+from .say import say
 from .syntax import cell_syntax_error
 
 VIEWS = ("full", "progress", "none")
@@ -154,7 +155,7 @@ class DistributeMagics(Magics):
         return items
 
     def _ensure_cluster(self, view: str) -> None:
-        handle, started = cluster.current()
+        handle, started = cluster.current(announce=say)
         assert handle is not None
         if started:
             workers = len(handle.client.scheduler_info(n_workers=-1)["workers"])

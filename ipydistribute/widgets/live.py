@@ -33,6 +33,11 @@ class RunView(Protocol):
     # the display stops), frees the widgets and whatever the view holds on the cluster.
 
 
+#: A run that ends within this many seconds shows only its final picture, no live widgets
+#: (like tqdm's ``delay``): a quick cell's output does not flicker.
+QUICK_SECONDS = 0.3
+
+
 class LiveDisplay:
     """Runs a view of ``run`` until it ends."""
 
@@ -47,8 +52,6 @@ class LiveDisplay:
         self.thread = threading.Thread(target=self._loop, name=f"ipydistribute-view-{run.label}", daemon=True)
 
     def start(self) -> LiveDisplay:
-        if self.view is not None:
-            self.handle = display(self.view.live_bundle(), raw=True, display_id=True)
         self.thread.start()
         return self
 
@@ -61,6 +64,9 @@ class LiveDisplay:
 
     def _loop(self) -> None:
         with thread_output_parent(self.parent):
+            quick = self.run.wait(QUICK_SECONDS)
+            if self.view is not None and not quick:
+                self.handle = display(self.view.live_bundle(), raw=True, display_id=True)
             while not self.run.wait(self.interval) and not self._stopped.is_set():
                 self.forwarder.drain()
                 if self.view is not None:
@@ -71,6 +77,8 @@ class LiveDisplay:
                 self.view.update(progress)
                 if self.handle is not None:
                     self.handle.update(self.view.final_bundle(progress), raw=True)
+                else:  # a quick run: only the final picture
+                    display(self.view.final_bundle(progress), raw=True)
             close = getattr(self.view, "close", None)
             if close is not None:
                 close()

@@ -65,7 +65,7 @@ class OutputForwarder:
 
 
 class thread_output_parent:
-    """Route this thread's stdout/stderr to the cell with ``parent`` (ipykernel >= 7.1)."""
+    """Route this thread's stdout/stderr and displays to the cell with ``parent`` (ipykernel >= 7.1)."""
 
     def __init__(self, parent: dict[str, Any] | None):
         self.parent = parent
@@ -74,7 +74,11 @@ class thread_output_parent:
     def __enter__(self) -> None:
         if not self.parent:
             return
-        for stream in (sys.stdout, sys.stderr):
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        publisher = getattr(shell, "display_pub", None)
+        for stream in (sys.stdout, sys.stderr, publisher):
             setter = getattr(stream, "set_thread_parent", None)
             if setter is not None:
                 self.tokens.append((stream, setter(self.parent)))
