@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from IPython.display import display
 
 from ..core.run import Progress, Run
+from . import freeze
 from .output import OutputForwarder, thread_output_parent
 
 
@@ -67,6 +68,7 @@ class LiveDisplay:
             quick = self.run.wait(QUICK_SECONDS)
             if self.view is not None and not quick:
                 self.handle = display(self.view.live_bundle(), raw=True, display_id=True)
+                freeze.register(self)
             while not self.run.wait(self.interval) and not self._stopped.is_set():
                 self.forwarder.drain()
                 if self.view is not None:
@@ -79,6 +81,13 @@ class LiveDisplay:
                     self.handle.update(self.view.final_bundle(progress), raw=True)
                 else:  # a quick run: only the final picture
                     display(self.view.final_bundle(progress), raw=True)
+            freeze.unregister(self)
             close = getattr(self.view, "close", None)
             if close is not None:
                 close()
+
+    def freeze(self) -> None:
+        """The kernel is shutting down while the run goes: leave its picture so far, stop updating."""
+        self._stopped.set()
+        if self.view is not None and self.handle is not None:
+            self.handle.update(self.view.final_bundle(self.run.progress()), raw=True)

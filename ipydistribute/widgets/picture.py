@@ -137,7 +137,7 @@ def _draw_stream(c: _Canvas, bars: Sequence[Bar], lanes: int, styles: dict[str, 
     last = max((b.stop for b in bars), default=origin)
     span = max(last - origin, wall or 0.0) or 1.0
     lanes = max(lanes, 1)
-    c.text(x_off + 4, 4, f"task stream: {lanes} worker thread{'s' if lanes != 1 else ''}")
+    c.text(x_off + 4, 4, f"task stream (s): {lanes} worker thread{'s' if lanes != 1 else ''}")
     # Legend: one swatch per group, top right.
     x = right
     for style in reversed(list(styles.values())):
@@ -161,7 +161,6 @@ def _draw_stream(c: _Canvas, bars: Sequence[Bar], lanes: int, styles: dict[str, 
         x = left + t * scale
         c.line(x, bottom, x, bottom + 3, fill="#6b7280")
         c.text(x, bottom + 4, _tick_text(t, step), size=10, anchor="ma")
-    c.text(right, bottom + 4, "s", size=10, anchor="ra")
 
 
 def _fallback(group: str) -> GroupStyle:

@@ -53,7 +53,7 @@ class ProgressView:
 
     def live_bundle(self) -> dict[str, Any]:
         bundle: dict[str, Any] = self.box._repr_mimebundle_() or {}
-        bundle.setdefault("text/plain", "progress of the run")
+        bundle["text/plain"] = "progress of the run (the final figures replace it when the run ends)"
         return bundle
 
     def update(self, p: Progress) -> None:

@@ -15,6 +15,7 @@ import base64
 import collections
 import dataclasses
 import time
+from html import escape
 from typing import Any
 
 import ipywidgets as widgets
@@ -81,7 +82,12 @@ class RunView:
 
     def live_bundle(self) -> dict[str, Any]:
         bundle: dict[str, Any] = self.box._repr_mimebundle_() or {}
-        bundle.setdefault("text/plain", f"live view of {self.run.label}")
+        # Not ipywidgets' "VBox(children=...)": what a page without the widget's kernel shows.
+        label = label_text(self.run.label)
+        bundle["text/plain"] = f"{label}: live view (the final picture replaces it when the run ends)"
+        bundle["text/html"] = (f"<div class='ipydistribute-run' data-state='running'><strong>{escape(label)}</strong>"
+                               " running: the live view needs its kernel; the final picture replaces it "
+                               "when the run ends</div>")
         return bundle
 
     def update(self, progress: Progress) -> None:
