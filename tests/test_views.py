@@ -68,7 +68,7 @@ def test_graph_draws_each_task_and_states_only_move_forward(client):
             assert all(RANK[b] <= RANK[a] for b, a in zip(before, after, strict=True))
     html = bundle["text/html"]
     assert re.findall(r'data-done="(\d+)" data-total="(\d+)"', html) == [("40", "40"), ("5", "5"), ("1", "1")]
-    assert "parallel efficiency" in html and "46 tasks" in html
+    assert "workers busy" in html and "46 tasks" in html
     # The graph and stream as one PNG: in the HTML (kept by sanitizers) and on its own.
     picture = Image.open(io.BytesIO(base64.b64decode(bundle["image/png"])))
     assert picture.size == (2 * PANEL_W * SCALE, PANEL_H * SCALE)

@@ -29,7 +29,7 @@ def test_saved_notebook_and_its_html_show_the_final_run(tmp_path):
     assert len(pictures) == 1
     data = pictures[0]["data"]
     assert "application/vnd.jupyter.widget-view+json" not in data  # frozen: no live widget left
-    assert "saved: finished" in data["text/plain"] and "parallel efficiency" in data["text/plain"]
+    assert "saved: finished" in data["text/plain"] and "workers busy" in data["text/plain"]
     assert any(o.get("data", {}).get("text/plain") == str(sum(x * 3 for x in range(20)))
                for o in outputs)
 
@@ -42,4 +42,4 @@ def test_saved_notebook_and_its_html_show_the_final_run(tmp_path):
     assert 'data-done="20"' in map_row and 'data-total="20"' in map_row  # progress of the map group
     assert "<svg" not in run  # untrusted pages and sanitizing renderers drop SVG
     assert len(data["image/png"]) < 40_000  # base64 of the picture, for renderers without HTML
-    assert "parallel efficiency" in run  # summary
+    assert "workers busy" in run  # summary

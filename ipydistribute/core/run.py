@@ -23,6 +23,7 @@ from typing import Any
 import cloudpickle
 from dask.utils import format_bytes
 from distributed import Client, Future
+from distributed.spans import span
 
 from . import config, plan
 from .errors import (
@@ -178,6 +179,7 @@ class Run:
         self._root: Future | None = None
         self.batch_size: int | None = self.options.batch  # items per task, once chosen
         self.max_in_flight: int | None = None  # bound on tasks in flight (generators only)
+        self.span_id: str | None = None  # the Dask span of the run's tasks (see core/timing.py)
         self._driver = threading.Thread(target=self._drive, name=f"ipydistribute-run-{self.label}", daemon=True)
 
     # --- public -------------------------------------------------------------------------------
@@ -249,6 +251,11 @@ class Run:
     # --- driver -------------------------------------------------------------------------------
 
     def _drive(self) -> None:
+        # Every task of the run in one Dask span: Dask's account of its threads and time.
+        with span(self.label) as self.span_id:
+            self._drive_in_span()
+
+    def _drive_in_span(self) -> None:
         try:
             self._prepare_payload()
             if self.mode == "all":

@@ -21,8 +21,10 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..core.errors import label_text
+from ..core.hints import hint
 from ..core.monitor import Bar, RunMonitor, Snapshot
 from ..core.run import Progress, Run
+from ..core.timing import run_timing
 from .graph_layout import Graph, layout
 from .lifecycle import close_tree
 from .picture import PANEL_H, PANEL_W
@@ -118,11 +120,14 @@ class RunView:
         recent = self.monitor.poll(since=0, limit=STATIC_BARS)  # every bar, up to the cap
         bars = recent.new_bars or list(self.bars)
         snapshot = self.snapshot or recent
-        f = figures(progress, snapshot, self.run.threads)
+        timing = run_timing(self.run.client, self.run.span_id)
+        f = figures(progress, snapshot, self.run.threads, timing)
+        advice = hint(timing, bars, f.items_done, f.tasks_done, f.threads, self.run.batch_size)
+        f = dataclasses.replace(f, hint=advice)
         png = run_png(snapshot, layout(snapshot), bars, None)
         html = run_html(f, snapshot, png, self.dashboard, self.gpu_reason)
         self.final_figures = f
-        text = f"{f.label}: {f.state} · {f.header()}\n{f.summary()}"
+        text = "\n".join([f"{f.label}: {f.state} · {f.header()}", f.summary(), *f.details()])
         return {"text/html": html, "image/png": base64.b64encode(png).decode("ascii"), "text/plain": text}
 
     def close(self) -> None:

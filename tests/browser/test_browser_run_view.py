@@ -56,7 +56,7 @@ def test_live_view_moves_and_freezes_into_a_picture(app, request, page, artifact
     assert [rows.nth(i).get_attribute("data-done") == rows.nth(i).get_attribute("data-total")
             for i in range(rows.count())] == [True, True, True]  # map, 6 reduce tasks, the root
     summary = final.locator(".ipd-summary").inner_text()
-    assert "55 tasks" in summary and "parallel efficiency" in summary
+    assert "55 tasks" in summary and "workers busy" in summary
     assert "1128" in page.locator(".jp-OutputArea-output").all_inner_texts()[-1]  # sum(range(48))
     # (Notebook 7.6 itself logs "reading 'schema'" on some page loads: not ours.)
     assert not [e for e in page.errors if "require" in e or "view" in e or "widget" in e.lower()]
