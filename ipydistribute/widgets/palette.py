@@ -14,7 +14,9 @@ STATE_COLOURS = {
 
 #: Words shown for the states.
 STATE_WORDS = {"released": "not started", "waiting": "waiting", "queued": "queued",
-               "processing": "processing", "memory": "done", "erred": "failed"}
+               "processing": "on a worker", "memory": "done", "erred": "failed"}
+# ("processing" is Dask's state of a task sent to a worker: running, or queued there behind
+# others; "4 running" on 2 one-thread workers read as a bug.)
 
 RUN_COLOURS = {
     "pending": "#9ca3af",

@@ -141,7 +141,7 @@ def _draw_stream(c: _Canvas, bars: Sequence[Bar], lanes: int, styles: dict[str, 
     # Legend: one swatch per group, top right.
     x = right
     for style in reversed(list(styles.values())):
-        width = c.text(x, 4, style.role, size=10, anchor="ra")
+        width = c.text(x, 4, style.role.replace("reduce", "reduce "), size=10, anchor="ra")
         c.rect(x - width - 12, 6, x - width - 4, 14, fill=style.colour)
         x -= width + 20
     lane_h = (bottom - top) / lanes
