@@ -20,6 +20,7 @@ CELLS = [
     "%load_ext ipydistribute",
     "%cluster start --workers 2",
     "%%distribute x in range(40) --batch 1\nimport time\ntime.sleep(0.5)\nx",
+    "%%distribute x in range(4) --batch 1\nif x == 2:\n    raise ValueError('bad item')\nx",
 ]
 
 
@@ -53,3 +54,12 @@ def test_stop_button_cancels_a_blocking_cell(app, request, page, artifacts):
     assert done < 40  # cancelled, not run to its end
     assert "Traceback" not in last and "KeyboardInterrupt" not in last
     assert len(last.strip().splitlines()) == 1
+
+    # Run All stopped at the stopped cell; a failing item next shows no Dask log, no engine frame.
+    page.evaluate("""() => { const nb = window.jupyterapp.shell.currentWidget.content; nb.activeCellIndex = 3;
+                             window.jupyterapp.commands.execute('notebook:run-cell'); }""")
+    wait_until_done(page, timeout=120)
+    failed = output_texts(page)[-1]
+    page.screenshot(path=str(artifacts / f"{app}-failed-item.png"), full_page=True)
+    assert "bad item" in failed and "CellError" in failed
+    assert "distributed." not in failed and "ipydistribute/" not in failed and "threading.py" not in failed
