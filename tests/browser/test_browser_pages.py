@@ -71,19 +71,3 @@ def test_an_untrusted_notebook_from_elsewhere_shows_pictures(lab, page, artifact
     assert "map[0] map[1]" not in text  # what was left of an SVG graph
     assert "Error displaying widget" not in text
 
-
-@pytest.mark.parametrize("app", ["lab", "notebook7"])
-def test_a_page_reloaded_while_the_cell_runs_shows_the_live_view(app, request, page, artifacts):
-    server = request.getfixturevalue(app)
-    long_run = "%%distribute x in range(60) --batch 1\nimport time\ntime.sleep(0.5)\nx"
-    path = write_notebook(server.root / f"reload-running-{app}.ipynb", CELLS[:2] + [long_run])
-    open_notebook(page, server, path.name)
-    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
-    page.wait_for_function(f"() => ({LIVE_PICTURE})() > 0", timeout=120_000)
-    page.reload()  # the cell still blocks in the kernel
-    page.wait_for_selector(".jp-Notebook", timeout=90_000)
-    page.wait_for_function(f"() => ({LIVE_PICTURE})() > 0", timeout=60_000)
-    state = page.locator(".ipydistribute-run .ipd-state").first.inner_text()
-    page.screenshot(path=str(artifacts / f"{app}-reloaded-while-running.png"), full_page=True)
-    assert state.strip() == "running"  # shown while the cell still runs, not after it
-    assert "javascript error" not in "\n".join(output_texts(page)).lower()
