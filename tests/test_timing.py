@@ -61,3 +61,30 @@ def test_busy_runs_get_no_hint_and_few_tasks_are_named():
     assert hint(busy, [], items=10, tasks=10, threads=2, batch=1) is None
     idle = RunTiming(1.0, 8.0, {"running": 1.0, "idle": 7.0})
     assert "1 task(s) for 8 threads" in (hint(idle, [], items=1, tasks=1, threads=8, batch=None) or "")
+
+
+@pytest.mark.slow
+def test_workers_added_during_a_run_are_counted_while_present(client):
+    import time
+
+    import ipydistribute
+
+    before = len(client.scheduler_info(n_workers=-1)["workers"])
+    threads_at_start = sum(w["nthreads"] for w in client.scheduler_info(n_workers=-1)["workers"].values())
+    run = api.distribute(spin, [0.25] * 80, batch=1, wait=False, name="grow")
+    try:
+        deadline = time.monotonic() + 60
+        while run.progress().tasks_done < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        ipydistribute.scale(before + 2)
+        run.result()
+        timing = run_timing(client, run.span_id)
+    finally:
+        ipydistribute.scale(before)
+        deadline = time.monotonic() + 60
+        while len(client.scheduler_info(n_workers=-1)["workers"]) > before and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert timing is not None
+    # More threads than at the start for part of the run, counted only while they were there.
+    assert timing.wall * threads_at_start < timing.thread_seconds < timing.wall * (threads_at_start + 2)
+    assert 0 < timing.busy <= 1
