@@ -45,7 +45,13 @@ def test_busy_is_capped_and_none_without_threads():
 def test_tiny_items_in_one_item_tasks_get_the_batch_hint():
     timing = RunTiming(2.0, 4.0, {"running": 0.2, "idle": 3.8})
     text = hint(timing, [], items=10_000, tasks=10_000, threads=2, batch=1)
-    assert text is not None and "us" in text and "--batch auto" in text
+    assert text == "items of 20 us in tasks of 20 us: use --batch auto"
+
+
+def test_a_tiny_run_is_told_a_plain_loop_is_faster():
+    timing = RunTiming(0.16, 0.32, {"running": 0.0035, "waiting": 0.28})
+    text = hint(timing, [], items=5, tasks=5, threads=2, batch=None)
+    assert text is not None and "plain loop" in text
 
 
 def test_a_straggler_is_named_with_its_share_of_the_run():

@@ -15,6 +15,8 @@ from .timing import RunTiming
 BUSY_ENOUGH = 0.7
 #: Dask's own cost per task is a few ms: tasks much shorter than this are mostly overhead.
 SHORT_TASK = 0.005
+#: A run whose tasks computed for less than this in all is too small to spread out.
+SMALL_RUN = 0.05
 
 
 def _duration(seconds: float) -> str:
@@ -41,18 +43,24 @@ def straggler_share(bars: Sequence[Bar]) -> float:
 
 def hint(timing: RunTiming | None, bars: Sequence[Bar], items: int, tasks: int, threads: int,
          batch: int | None) -> str | None:
-    """The hint for a run whose workers were busy less than :data:`BUSY_ENOUGH`, else None."""
+    """The hint for a run whose workers were busy less than :data:`BUSY_ENOUGH`, else None.
+
+    ``batch`` is the ``--batch`` asked for (None: auto).
+    """
     busy = timing.busy if timing is not None else None
     if busy is None or busy >= BUSY_ENOUGH or tasks == 0:
         return None
     assert timing is not None
     running = timing.shares.get("running", 0.0)
     per_task = running / tasks
+    if running < SMALL_RUN:
+        return (f"the cell computed for {_duration(running)} in all: Dask's own cost per task "
+                "dominates; work this small is faster as a plain loop")
     if per_task < SHORT_TASK and items:
         per_item = _duration(running / items)
-        if batch is not None and batch <= 4:
+        if batch is not None and items > 4 * threads:
             return f"items of {per_item} in tasks of {_duration(per_task)}: use --batch auto"
-        return f"items of {per_item}: the whole run is shorter than Dask's start-up of its tasks; run it serially"
+        return f"tasks of {_duration(per_task)}: give each item more work, or more items per task"
     if tasks < threads:
         return f"{tasks} task(s) for {threads} threads: give more items (or a smaller --batch)"
     share = straggler_share(bars)

@@ -122,7 +122,7 @@ class RunView:
         snapshot = self.snapshot or recent
         timing = run_timing(self.run.client, self.run.span_id)
         f = figures(progress, snapshot, self.run.threads, timing)
-        advice = hint(timing, bars, f.items_done, f.tasks_done, f.threads, self.run.batch_size)
+        advice = hint(timing, bars, f.items_done, f.tasks_done, f.threads, self.run.options.batch)
         f = dataclasses.replace(f, hint=advice)
         png = run_png(snapshot, layout(snapshot), bars, None)
         html = run_html(f, snapshot, png, self.dashboard, self.gpu_reason)
