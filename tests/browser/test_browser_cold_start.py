@@ -16,8 +16,10 @@ from jupyter_page import open_notebook, output_texts, wait_for_text, wait_until_
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def test_first_cell_says_it_starts_a_cluster_before_it_does(lab, page, artifacts):
-    path = write_notebook(lab.root / "cold.ipynb",
+@pytest.mark.parametrize("app", ["lab", "notebook7"])
+def test_first_cell_says_it_starts_a_cluster_before_it_does(app, request, page, artifacts):
+    lab = request.getfixturevalue(app)
+    path = write_notebook(lab.root / f"cold-{app}.ipynb",
                           ["%load_ext ipydistribute",
                            "%%distribute x in range(8) --reduce sum\nx"])
     open_notebook(page, lab, path.name)
@@ -31,7 +33,7 @@ def test_first_cell_says_it_starts_a_cluster_before_it_does(lab, page, artifacts
     first_output = time.monotonic() - clicked
     wait_until_done(page, timeout=180)
     ended = time.monotonic() - clicked
-    page.screenshot(path=str(artifacts / "cold-start.png"), full_page=True)
+    page.screenshot(path=str(artifacts / f"{app}-cold-start.png"), full_page=True)
     (artifacts / "timing.json").write_text(json.dumps({"first_output_s": round(first_output, 3),
                                                       "cell_end_s": round(ended, 3)}))
     texts = output_texts(page)
