@@ -38,9 +38,19 @@ system-deps:
 	  echo "npm install -g configurable-http-proxy"; $$SUDO npm install -g --silent configurable-http-proxy; \
 	fi
 
+# The course runs in a working copy outside the repository (made once; your edits and outputs
+# stay there, later copies never overwrite a notebook you have): the repository's notebooks/
+# stay as committed. COURSE_DIR=path picks another place.
+COURSE_DIR ?= $(HOME)/ipydistribute-course
+
 lab: $(STAMP)
-	@echo "Starting JupyterLab on notebooks/ (open the URL below if no browser appears)."
-	$(VENV)/bin/jupyter lab notebooks/ --ip=127.0.0.1 --port=$(LAB_PORT) \
+	@mkdir -p "$(COURSE_DIR)"
+	@for f in notebooks/*.ipynb notebooks/README.md; do \
+	  [ -e "$(COURSE_DIR)/$$(basename "$$f")" ] || cp "$$f" "$(COURSE_DIR)/"; done
+	@cp notebooks/selfcheck.py "$(COURSE_DIR)/"
+	@echo "The course is in $(COURSE_DIR) (a working copy: the repository's notebooks/ are not touched)."
+	@echo "Starting JupyterLab there (open the URL below if no browser appears)."
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(COURSE_DIR)" --ip=127.0.0.1 --port=$(LAB_PORT) \
 	  $$( [ -z "$$DISPLAY" ] && echo --no-browser ) $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 test: $(STAMP) system-deps

@@ -17,6 +17,7 @@ from IPython.core.error import UsageError
 from ipydistribute.core import cluster as cluster_mod
 from ipydistribute.core.errors import CellError
 from ipydistribute.core.run import Run
+from ipydistribute.kernel_magics.syntax import CellSyntaxError
 
 HOSTILE = """
 class BadIter:
@@ -107,9 +108,9 @@ def test_gpu_nan_is_refused_before_anything_runs(ip):
 ])
 def test_cell_that_cannot_compile_is_a_syntax_error_and_nothing_runs(ip, client, cell, message):
     before = set(client.who_has())
-    with pytest.raises(SyntaxError, match=re.escape(message)) as info:
+    with pytest.raises(CellSyntaxError, match=re.escape(message)) as info:
         ip.run_cell_magic("distribute", "x in range(3) --out never --view none", cell)
-    assert info.value.filename.startswith("<cell ")
+    assert info.value.error.filename.startswith("<cell ")
     assert "never" not in ip.user_ns
     assert not set(client.who_has()) - before, "something was submitted"
 

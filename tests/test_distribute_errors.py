@@ -9,6 +9,7 @@ import pytest
 from IPython.core.error import UsageError
 
 from ipydistribute.core.errors import CellError
+from ipydistribute.kernel_magics.syntax import CellSyntaxError
 
 BAD_LINES = [
     ("x range(3)", "missing `in`"),
@@ -69,10 +70,13 @@ def test_line_magic_errors(ip):
 
 def test_syntax_error_points_at_the_cell_line_before_submitting(ip, client):
     before = set(client.who_has())
-    with pytest.raises(SyntaxError) as info:
+    with pytest.raises(CellSyntaxError) as info:
         ip.run_cell_magic("distribute", "x in range(3)", "y = 1\ny = (x +\n")
-    assert info.value.filename.startswith("<cell ")
-    assert info.value.lineno in (2, 3)
+    assert info.value.error.filename.startswith("<cell ")
+    assert info.value.error.lineno in (2, 3)
+    shown = "\n".join(info.value._render_traceback_())  # as IPython shows a plain cell's
+    assert "SyntaxError" in shown and "y = (x +" in shown
+    assert "ipydistribute" not in shown and "Traceback" not in shown
     assert set(client.who_has()) == before
 
 

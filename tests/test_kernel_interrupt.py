@@ -24,7 +24,7 @@ def test_interrupt_cancels_the_cell_and_keeps_the_workers():
         time.sleep(4)
         kernel.interrupt()
         reply = kernel.collect(msg_id, timeout=15)
-        assert reply.status == "error" and reply.ename == "KeyboardInterrupt"
+        assert reply.status == "error" and reply.ename == "RunStopped"
 
         left = kernel.ok("import time\nfor _ in range(40):\n    if tasks_left() == 0: break\n"
                          "    time.sleep(0.1)\ntasks_left()")

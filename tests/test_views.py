@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import re
 import threading
 import time
 
 import pytest
+from PIL import Image
 
 from ipydistribute.core import api
 from ipydistribute.core.monitor import TASK_LIMIT, ensure_plugin
 from ipydistribute.widgets.factory import make_view
 from ipydistribute.widgets.live import LiveDisplay
+from ipydistribute.widgets.picture import PANEL_H, PANEL_W, SCALE
 from ipydistribute.widgets.progress import ProgressView
 from ipydistribute.widgets.runview import RunView
 
@@ -36,7 +40,7 @@ def drive(view, run, states=None):
     while not run.wait(0.1):
         view.update(run.progress())
         if states is not None:
-            states.append(list(view.graph.nodes.data["colour"]))
+            states.append(list(view.state()["nodes"]["colour"]))
     return view.final_bundle(run.progress())
 
 
@@ -63,8 +67,12 @@ def test_graph_draws_each_task_and_states_only_move_forward(client):
         if len(before) == len(after):
             assert all(RANK[b] <= RANK[a] for b, a in zip(before, after, strict=True))
     html = bundle["text/html"]
-    assert html.count('data-state="memory"') == 46
-    assert "parallel efficiency" in html and "46 tasks" in html
+    assert re.findall(r'data-done="(\d+)" data-total="(\d+)"', html) == [("40", "40"), ("5", "5"), ("1", "1")]
+    assert "workers busy" in html and "46 tasks" in html
+    # The graph and stream as one PNG: in the HTML (kept by sanitizers) and on its own.
+    picture = Image.open(io.BytesIO(base64.b64decode(bundle["image/png"])))
+    assert picture.size == (2 * PANEL_W * SCALE, PANEL_H * SCALE)
+    assert bundle["image/png"] in html and "<svg" not in html
     assert 'data-state="finished"' in html
     view.close()
 
@@ -78,7 +86,7 @@ def test_many_tasks_are_drawn_as_groups_with_counts(client):
     assert state["nodes"]["label"] == [f"map: {n:,}/{n:,}"]
     assert f'data-done="{n}" data-total="{n}"' in state["groups"]
     assert len(state["bars"]["left"]) > 0
-    assert f"map: {n:,}/{n:,}" in bundle["text/html"]
+    assert f'data-done="{n}" data-total="{n}"' in bundle["text/html"]
     view.close()
 
 

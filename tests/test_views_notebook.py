@@ -29,16 +29,17 @@ def test_saved_notebook_and_its_html_show_the_final_run(tmp_path):
     assert len(pictures) == 1
     data = pictures[0]["data"]
     assert "application/vnd.jupyter.widget-view+json" not in data  # frozen: no live widget left
-    assert "saved: finished" in data["text/plain"] and "parallel efficiency" in data["text/plain"]
+    assert "saved: finished" in data["text/plain"] and "workers busy" in data["text/plain"]
     assert any(o.get("data", {}).get("text/plain") == str(sum(x * 3 for x in range(20)))
                for o in outputs)
 
     html, _ = HTMLExporter().from_notebook_node(nb)
     run = html[html.index('class="ipydistribute-run"'):]
     assert 'data-state="finished"' in html
-    assert run.count('<circle') == 20 + 3 + 1 == run.count('data-state="memory"')  # graph
+    assert re.search(r'<img [^>]*src="data:image/png;base64,', run)  # graph and stream, as a PNG
     # nbconvert sorts attributes: look for each one inside the row.
     map_row = re.search(r'<tr [^>]*data-group="map"[^>]*>', run).group(0)
     assert 'data-done="20"' in map_row and 'data-total="20"' in map_row  # progress of the map group
-    assert re.search(r'<svg class="ipd-stream".*?<rect ', run, re.S)  # task stream
-    assert "parallel efficiency" in run  # summary
+    assert "<svg" not in run  # untrusted pages and sanitizing renderers drop SVG
+    assert len(data["image/png"]) < 40_000  # base64 of the picture, for renderers without HTML
+    assert "workers busy" in run  # summary

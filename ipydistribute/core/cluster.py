@@ -13,6 +13,7 @@ import importlib
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, overload
 
@@ -22,6 +23,7 @@ from distributed import Client, Nanny, Scheduler, SpecCluster
 from distributed.core import Status
 
 from . import config
+from .dask_logs import keep_out_of_cells
 from .errors import SpecError, shorten
 from .gpus import SIMULATED_ENV, GPUInfo, GPUState, detect_gpus
 from .security import describe, needs_tls, tls_security
@@ -151,7 +153,8 @@ def _memory_per_worker(memory_limit: str | int | None, count: int) -> int | str:
 
 
 def start_local(workers: int | None = None, threads: int = 1, memory_limit: str | int | None = "auto",
-                gpus: str | int = "auto", simulate_gpus: int = 0) -> ClusterHandle:
+                gpus: str | int = "auto", simulate_gpus: int = 0,
+                announce: Callable[[str], None] | None = None) -> ClusterHandle:
     """Start the embedded cluster: worker processes on this machine, bound to 127.0.0.1.
 
     Parameters
@@ -168,6 +171,8 @@ def start_local(workers: int | None = None, threads: int = 1, memory_limit: str 
     simulate_gpus
         Workers named ``simgpu-N`` that declare ``GPU=1`` without a GPU, for teaching; they
         carry ``IPYDISTRIBUTE_SIMULATED_GPU=1`` and are shown as simulated.
+    announce
+        Called with one line before the workers start (a few seconds): the notebook shows it.
     """
     if threads < 1:
         raise SpecError(f"--threads must be at least 1, not {threads}")
@@ -181,6 +186,8 @@ def start_local(workers: int | None = None, threads: int = 1, memory_limit: str 
     total = n_cpu + len(found) + simulate_gpus
     if total == 0:
         raise SpecError("that cluster would have no worker: ask for --workers 1 or more")
+    if announce is not None:
+        announce(f"Starting a local Dask cluster ({total} worker{'s' if total != 1 else ''})...")
     memory = _memory_per_worker(memory_limit, total)
     specs: dict[str, Any] = {f"cpu-{i}": _nanny(threads, memory) for i in range(n_cpu)}
     for gpu in found:
@@ -190,6 +197,7 @@ def start_local(workers: int | None = None, threads: int = 1, memory_limit: str 
     scheduler = {"cls": Scheduler, "options": {"host": LOOPBACK, "port": 0,
                                                 "dashboard_address": f"{LOOPBACK}:0"}}
     configure_dashboard_link()
+    keep_out_of_cells()  # the embedded scheduler and nannies log in this process: not into cells
     with _lock:
         stop()
         cluster = EmbeddedCluster(workers=specs, scheduler=scheduler, worker=_nanny(threads, memory),
@@ -328,7 +336,8 @@ def new(import_path: str, **kwargs: Any) -> ClusterHandle:
         return _set_current(ClusterHandle(client, cluster, "manager"))
 
 
-def current(start: bool = True) -> tuple[ClusterHandle | None, bool]:
+def current(start: bool = True, announce: Callable[[str], None] | None = None,
+            ) -> tuple[ClusterHandle | None, bool]:
     """The cluster to use now, and whether it was just started.
 
     Order: inside an item on a worker, that worker's client; the one set by
@@ -353,7 +362,7 @@ def current(start: bool = True) -> tuple[ClusterHandle | None, bool]:
             return connect(address), True
         if not start:
             return None, False
-        return start_local(), True
+        return start_local(announce=announce), True
 
 
 def use(target: Any) -> ClusterHandle | None:

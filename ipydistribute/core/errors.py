@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -17,6 +18,12 @@ class SpecError(ValueError):
 
     The magics turn it into IPython's ``UsageError``; the Python API raises it as is.
     """
+
+
+def label_text(label: str) -> str:
+    """How a run label reads in the notebook: ``cell5`` (a task key's form) reads ``cell 5``."""
+    match = re.fullmatch(r"cell(\d+)", label)
+    return f"cell {match[1]}" if match else label
 
 
 def shorten(text: str, limit: int = 120) -> str:
@@ -161,7 +168,7 @@ class CellError(Exception):
         self.failures = failures
         self.total = total if total is not None else len(failures)
         first = failures[0] if failures else None
-        summary = f"{self.total} item(s) of {label} failed"
+        summary = f"{self.total} item(s) of {label_text(label)} failed"
         if first is not None:
             summary += f"; first: {first.exc_type}: {shorten(first.message, 200)} ({first.where()})"
         super().__init__(summary)
@@ -171,7 +178,7 @@ class CellError(Exception):
         return [f.exception for f in self.failures]
 
     def render_lines(self) -> list[str]:
-        lines = [f"CellError: {self.total} item(s) of {self.label} failed"]
+        lines = [f"CellError: {self.total} item(s) of {label_text(self.label)} failed"]
         for failure in self.failures[:SHOWN_FAILURES]:
             lines.append("")
             lines.extend(failure.render())

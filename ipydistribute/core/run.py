@@ -22,6 +22,7 @@ from typing import Any
 
 import cloudpickle
 from distributed import Client, Future
+from distributed.spans import span
 
 from . import config, diagnose, plan
 from .checkpoint import CheckpointStore, Resume, resume, run_key
@@ -134,6 +135,7 @@ class Run:
         self._resumed = checkpoint[1] if checkpoint is not None else None
         if self._resumed is not None:
             self.ledger.items_done = len(self._resumed.done)
+        self.span_id: str | None = None  # the Dask span of the run's tasks (see core/timing.py)
         self._driver = threading.Thread(target=self._drive, name=f"ipydistribute-run-{self.label}", daemon=True)
 
     # --- public -------------------------------------------------------------------------------
@@ -236,6 +238,11 @@ class Run:
     # --- driver -------------------------------------------------------------------------------
 
     def _drive(self) -> None:
+        # Every task of the run in one Dask span: Dask's account of its threads and time.
+        with span(self.label) as self.span_id:
+            self._drive_in_span()
+
+    def _drive_in_span(self) -> None:
         try:
             self.submitter.prepare_payload()
             if self.mode == "all":

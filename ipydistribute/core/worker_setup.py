@@ -29,3 +29,7 @@ def dask_setup(worker: Any) -> None:
     from .seeding import isolate_dask_random
 
     isolate_dask_random()  # the heartbeat's dask.sizeof must not draw from the user's random
+
+    from .dask_logs import keep_out_of_cells
+
+    keep_out_of_cells()  # this process's stderr is the kernel's: the running cell

@@ -17,9 +17,12 @@ def load_ipython_extension(shell: Any) -> None:
     shell.register_magics(DistributeMagics)
     shell.register_magics(ClusterMagics)
     install_debug(shell)  # %debug re-runs a failed item here (IPython's %debug for anything else)
-    from .frontend import ensure_bokehjs
+    from ..kernel_magics.prompt import track_prompts
 
-    ensure_bokehjs(shell)  # the run view's plots need BokehJS in the page
+    track_prompts(shell)  # labels and tracebacks say the prompt's number
+    from ..widgets.freeze import install_shutdown_hook
+
+    install_shutdown_hook(shell)  # no live widget left in a notebook saved after its kernel
 
 
 def unload_ipython_extension(shell: Any) -> None:

@@ -16,6 +16,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from ..core import cluster
 from ..core.errors import SpecError, safe_repr, shorten
 from .distribute import usage_errors
+from .say import say
 
 
 @magic_arguments(name="cluster start")
@@ -31,7 +32,7 @@ def _start(line: str) -> cluster.ClusterHandle:
     """Start the embedded cluster: worker processes on this machine, every port on 127.0.0.1."""
     args = _parse(_start, line)
     return cluster.start_local(workers=args.workers, threads=args.threads, memory_limit=args.memory_limit,
-                               gpus=args.gpus, simulate_gpus=args.simulate_gpus)
+                               gpus=args.gpus, simulate_gpus=args.simulate_gpus, announce=say)
 
 
 @magic_arguments(name="cluster connect")

@@ -18,6 +18,7 @@ from ..core.errors import SpecError, safe_repr, shorten
 from ..core.kept import KeptResults
 from ..core.run import Run, RunOptions, warn_all
 from ..core.seeding import check_seed
+from ..core.stopped import stopped_error
 from ..widgets.factory import in_kernel, live_display
 from .options import output_options, run_options
 from .parse import (
@@ -29,6 +30,9 @@ from .parse import (
     parse_resources,
     split_options,
 )
+from .prompt import cell_label, prompt_number
+from .say import say
+from .syntax import cell_syntax_error
 
 VIEWS = ("full", "progress", "none")
 
@@ -78,8 +82,9 @@ class DistributeMagics(Magics):
 
         The cell runs once per item, in a fresh namespace that holds the loop variable, the
         notebook's values it reads (sent at submit time) and the names set up with ``--all``.
-        Ctrl-C cancels every task of the cell and leaves the cluster running. After a failed
-        item, ``%debug`` re-runs it here in the kernel and opens pdb at its failing line.
+        Ctrl-C, or the view's Stop button, cancels every task of the cell and leaves the cluster
+        running. After a failed item, ``%debug`` re-runs it here in the kernel and opens pdb at its
+        failing line.
         """
         head, option_text = split_options(line)
         args = parse_options(self.distribute, option_text)
@@ -93,8 +98,12 @@ class DistributeMagics(Magics):
         out = _check_out(args.out)
         options = self._options(args)
         source = self.shell.transform_cell(cell) if cell is not None else (spec.expression or "")
-        label = api.check_label(args.name) if args.name else f"cell{self.shell.execution_count}"
-        code = CellCode.from_source(source, f"<cell {label}>", spec.target)
+        prompt = prompt_number(self.shell)
+        label = api.check_label(args.name) if args.name else cell_label(prompt)
+        try:
+            code = CellCode.from_source(source, f"<cell {args.name or prompt}>", spec.target)
+        except SyntaxError as exc:  # only the cell's lines, as for a plain cell
+            raise cell_syntax_error(exc, self.shell) from None
         if (options.reduce is not None or out) and not code.has_value:
             raise SpecError("the cell's last line must be an expression to give a value (for --reduce/--out): "
                             "end the cell with the value, e.g. `result`")
@@ -158,7 +167,7 @@ class DistributeMagics(Magics):
         return items
 
     def _ensure_cluster(self, view: str) -> None:
-        handle, started = cluster.current()
+        handle, started = cluster.current(announce=say)
         assert handle is not None
         if started:
             workers = len(handle.client.scheduler_info(n_workers=-1)["workers"])
@@ -176,11 +185,13 @@ class DistributeMagics(Magics):
             return run
         try:
             run.wait()
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # the notebook's interrupt: one line, no engine frames
             run.cancel()
             live.join(2)
-            raise
+            raise stopped_error(run) from None
         live.join(5)
+        if run.state == "cancelled":  # the view's Stop button
+            raise stopped_error(run)
         value = run.result()
         warn_all(run.warnings)
         if out:

@@ -77,6 +77,7 @@ def trim_outputs(nb: Any, limit: int = OUTPUT_LIMIT, widget_limit: int = WIDGET_
             continue
         cell.outputs = [o for o in cell.outputs if not _is_loader(o)]
         for i, output in enumerate(cell.outputs):
+            _keep_html_of_widget(output)
             size = _size(output)
             if size > limit:
                 cell.outputs[i] = new_output("stream", name="stdout",
@@ -87,6 +88,18 @@ def trim_outputs(nb: Any, limit: int = OUTPUT_LIMIT, widget_limit: int = WIDGET_
     if widgets is not None and _size(widgets) > widget_limit:
         del nb.metadata["widgets"]
     return replaced
+
+
+#: A live widget's output: after its kernel it reads "Error displaying widget: model not found".
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def _keep_html_of_widget(output: Any) -> None:
+    """A widget that has its own HTML picture (the cluster widget, a run view) keeps only that:
+    JupyterLab prefers the widget mime type even when the widget's model is gone."""
+    data = output.get("data") or {}
+    if WIDGET_MIME in data and "text/html" in data:
+        del data[WIDGET_MIME]
 
 
 def _is_loader(output: Any) -> bool:

@@ -19,6 +19,7 @@ from ..core import cluster as cluster_mod
 from ..core import config
 from ..core.cluster_snapshot import ClusterSnapshot, WorkerRow, take
 from ..core.errors import SpecError, counted, shorten
+from . import freeze
 from .templates import render
 
 KIND_TEXT = {"local": "embedded local cluster", "remote": "remote scheduler",
@@ -112,8 +113,9 @@ class ClusterWidget(widgets.VBox):  # type: ignore[misc]
         self._adapt = widgets.Button(description="Adapt", tooltip="let Dask scale between min and max")
         self._restart = widgets.Button(description="Restart", button_style="warning",
                                        tooltip="restart every worker process (their memory is lost)")
-        stop_text = "Stop" if handle.owned else "Disconnect"
-        self._stop = widgets.Button(description=stop_text, button_style="danger",
+        # Not the red square of a run's Stop: this one ends the cluster.
+        stop_text = "Shut down" if handle.owned else "Disconnect"
+        self._stop = widgets.Button(description=stop_text, icon="power-off", button_style="",
                                     tooltip="close the cluster" if handle.owned else "leave the remote cluster running")
         self._reason = widgets.Label()
         self._message = widgets.Label()
@@ -142,8 +144,17 @@ class ClusterWidget(widgets.VBox):  # type: ignore[misc]
             self._table.value = table_html(snapshot)
             self._apply_controls(snapshot)
         if not snapshot.running and self.display_handle is not None:
-            self.display_handle.update(self._repr_mimebundle_(), raw=True)
-            self.display_handle = None
+            self.freeze()
+
+    def freeze(self) -> None:
+        """Replace the displayed widget by the table of the last look (cluster or kernel ended)."""
+        handle, self.display_handle = self.display_handle, None
+        freeze.unregister(self)
+        if self.snapshot.running:  # the kernel ends: its embedded cluster goes with it
+            self.snapshot = self.snapshot.closed()
+        if handle is not None:
+            handle.update({"text/html": table_html(self.snapshot), "text/plain": table_text(self.snapshot)},
+                          raw=True)
 
     def _apply_controls(self, s: ClusterSnapshot) -> None:
         reason = self._why_off(s)
@@ -252,4 +263,5 @@ def show(handle: cluster_mod.ClusterHandle) -> ClusterWidget:
 
     view = ClusterWidget(handle)
     view.display_handle = display(view, display_id=True)
+    freeze.register(view)
     return view

@@ -1,8 +1,8 @@
 """The task graph of one run, laid out in layers from left (inputs) to right (the result).
 
 Each task is a node while the monitor sends per-task states (a few hundred tasks); otherwise
-each task group is one node with its counts. Pure: the bokeh figure and the static SVG both
-draw what :func:`layout` returns.
+each task group is one node with its counts. Pure: the picture (live and saved) draws what
+:func:`layout` returns.
 """
 
 from __future__ import annotations

@@ -24,22 +24,3 @@ def close_tree(*roots: Any) -> None:
             elif isinstance(value, (list, tuple)):
                 stack.extend(v for v in value if isinstance(v, ipywidgets.Widget))
         widget.close()
-
-
-def closable_bokeh_model(figure: Any) -> Any:
-    """A ``jupyter_bokeh.BokehModel`` of ``figure`` that may be closed more than once.
-
-    ipywidgets closes every widget again when it is garbage collected, and BokehModel's close
-    fails the second time (it unregisters a document callback that is already gone).
-    """
-    from jupyter_bokeh import BokehModel
-
-    class _Model(BokehModel):  # type: ignore[misc]
-        _closed = False
-
-        def close(self) -> None:
-            if not self._closed:
-                self._closed = True
-                super().close()
-
-    return _Model(figure)

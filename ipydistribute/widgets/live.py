@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from IPython.display import display
 
 from ..core.run import Progress, Run
+from . import freeze
 from .output import OutputForwarder, thread_output_parent
 
 
@@ -33,6 +34,11 @@ class RunView(Protocol):
     # the display stops), frees the widgets and whatever the view holds on the cluster.
 
 
+#: A run that ends within this many seconds shows only its final picture, no live widgets
+#: (like tqdm's ``delay``): a quick cell's output does not flicker.
+QUICK_SECONDS = 0.3
+
+
 class LiveDisplay:
     """Runs a view of ``run`` until it ends."""
 
@@ -47,8 +53,6 @@ class LiveDisplay:
         self.thread = threading.Thread(target=self._loop, name=f"ipydistribute-view-{run.label}", daemon=True)
 
     def start(self) -> LiveDisplay:
-        if self.view is not None:
-            self.handle = display(self.view.live_bundle(), raw=True, display_id=True)
         self.thread.start()
         return self
 
@@ -61,6 +65,10 @@ class LiveDisplay:
 
     def _loop(self) -> None:
         with thread_output_parent(self.parent):
+            quick = self.run.wait(QUICK_SECONDS)
+            if self.view is not None and not quick:
+                self.handle = display(self.view.live_bundle(), raw=True, display_id=True)
+                freeze.register(self)
             while not self.run.wait(self.interval) and not self._stopped.is_set():
                 self.forwarder.drain()
                 if self.view is not None:
@@ -71,6 +79,15 @@ class LiveDisplay:
                 self.view.update(progress)
                 if self.handle is not None:
                     self.handle.update(self.view.final_bundle(progress), raw=True)
+                else:  # a quick run: only the final picture
+                    display(self.view.final_bundle(progress), raw=True)
+            freeze.unregister(self)
             close = getattr(self.view, "close", None)
             if close is not None:
                 close()
+
+    def freeze(self) -> None:
+        """The kernel is shutting down while the run goes: leave its picture so far, stop updating."""
+        self._stopped.set()
+        if self.view is not None and self.handle is not None:
+            self.handle.update(self.view.final_bundle(self.run.progress()), raw=True)

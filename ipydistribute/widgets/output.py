@@ -101,7 +101,7 @@ class OutputForwarder:
 
 
 class thread_output_parent:
-    """Route this thread's stdout/stderr to the cell with ``parent`` (ipykernel >= 7.1)."""
+    """Route this thread's stdout/stderr and displays to the cell with ``parent`` (ipykernel >= 7.1)."""
 
     def __init__(self, parent: dict[str, Any] | None):
         self.parent = parent
@@ -112,8 +112,9 @@ class thread_output_parent:
             return
         from IPython import get_ipython
 
-        display_pub = getattr(get_ipython(), "display_pub", None)  # displays from items, too
-        for stream in (sys.stdout, sys.stderr, display_pub):
+        shell = get_ipython()
+        publisher = getattr(shell, "display_pub", None)
+        for stream in (sys.stdout, sys.stderr, publisher):
             setter = getattr(stream, "set_thread_parent", None)
             if setter is not None:
                 self.tokens.append((stream, setter(self.parent)))

@@ -9,6 +9,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from ..core.errors import label_text
 from ..core.run import Progress
 from .lifecycle import close_tree
 from .templates import render
@@ -45,14 +46,14 @@ class ProgressView:
     """A progress bar and one line of figures; frozen into HTML when the run ends."""
 
     def __init__(self, label: str):
-        self.bar = widgets.FloatProgress(value=0, min=0, max=100, description=label,
+        self.bar = widgets.FloatProgress(value=0, min=0, max=100, description=label_text(label),
                                          bar_style="info", layout=widgets.Layout(width="360px"))
         self.text = widgets.HTML(value="starting…")
         self.box = widgets.HBox([self.bar, self.text])
 
     def live_bundle(self) -> dict[str, Any]:
         bundle: dict[str, Any] = self.box._repr_mimebundle_() or {}
-        bundle.setdefault("text/plain", "progress of the run")
+        bundle["text/plain"] = "progress of the run (the final figures replace it when the run ends)"
         return bundle
 
     def update(self, p: Progress) -> None:
@@ -68,4 +69,4 @@ class ProgressView:
     def final_bundle(self, p: Progress) -> dict[str, Any]:
         html = render("progress.html.j2", p=p, percent=percent(p), summary=summary_text(p),
                       colour=STATE_COLOURS.get(p.state, "#6b7280"))
-        return {"text/html": html, "text/plain": f"{p.label}: {p.state} · {summary_text(p)}"}
+        return {"text/html": html, "text/plain": f"{label_text(p.label)}: {p.state} · {summary_text(p)}"}

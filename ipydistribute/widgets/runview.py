@@ -4,33 +4,45 @@ Driven by :class:`~ipydistribute.widgets.live.LiveDisplay` from its background t
 :meth:`RunView.update` polls the scheduler once (:class:`~ipydistribute.core.monitor.RunMonitor`)
 and changes only what changed, so an update costs the same for 100 tasks as for 100,000.
 
-The Stop button cancels the run. Its click reaches the kernel when the kernel is free to read
-it: at once for a ``--nowait`` run (or a cell that awaits, ipykernel >= 7.4); while a cell
-blocks in ``%%distribute`` the click waits until the cell ends, so there use the notebook's
-interrupt (Ctrl-C / the stop button of the toolbar), which cancels the run too.
+The Stop button cancels the run, also while the cell blocks in ``%%distribute``: its clicks
+are handled in the page's comm subshell (:mod:`~ipydistribute.widgets.subshell`), not behind
+the busy cell.
 """
 
 from __future__ import annotations
 
+import base64
 import collections
+import dataclasses
+import time
+from html import escape
 from typing import Any
 
 import ipywidgets as widgets
 
+from ..core.errors import label_text
+from ..core.hints import hint
 from ..core.monitor import Bar, RunMonitor, Snapshot
 from ..core.run import Progress, Run
+from ..core.timing import run_timing
 from .graph_layout import Graph, layout
-from .lifecycle import closable_bokeh_model, close_tree
-from .plots import GraphPlot, StreamPlot
+from .lifecycle import close_tree
+from .picture import PANEL_H, PANEL_W
 from .static import (
     STATIC_BARS,
     groups_context,
     header_context,
     resources_context,
     run_html,
+    run_png,
 )
+from .subshell import handle_while_cell_runs
 from .summary import RunFigures, figures
 from .templates import render
+
+#: Seconds between two live pictures (the text parts update at the display's rate, 5/s): a
+#: picture costs 8-15 ms to draw and 5-15 KB to send.
+PICTURE_INTERVAL = 0.5
 
 
 class RunView:
@@ -43,22 +55,26 @@ class RunView:
         self.monitor = RunMonitor(run.client, run.token, list(run.workers))
         self.snapshot: Snapshot | None = None
         self.bars: collections.deque[Bar] = collections.deque(maxlen=STATIC_BARS)
-        self.header = widgets.HTML(value=f"<strong>{run.label}</strong> starting…")
-        self.stop_button = widgets.Button(description="Stop", icon="stop", button_style="danger",
-                                          tooltip="cancel every task of this run",
-                                          layout=widgets.Layout(width="80px"))
+        self.header = widgets.HTML(value=f"<strong>{label_text(run.label)}</strong> starting…")
+        self.stop_button = widgets.Button(description="Stop run", icon="stop", button_style="danger",
+                                          tooltip="cancel every task of this cell (the cluster keeps running)",
+                                          layout=widgets.Layout(width="100px"))
         self.stop_button.on_click(self._on_stop)
+        handle_while_cell_runs(self.stop_button)
+        self.stopping = False
         self.groups = widgets.HTML()
-        self.graph = GraphPlot()
-        self.stream = StreamPlot()
-        self.graph_model = closable_bokeh_model(self.graph.figure)
-        self.stream_model = closable_bokeh_model(self.stream.figure)
+        # The graph and the stream as one PNG drawn in the kernel: a plain ipywidgets Image
+        # needs nothing in the page (no BokehJS), so it renders after a reload or in a 2nd tab.
+        self.picture = widgets.Image(format="png", width=2 * PANEL_W, height=PANEL_H)
+        self.picture.add_class("ipd-live-picture")
+        self.graph: Graph = Graph([], [], False, 0)
+        self._drawn = 0.0  # monotonic time the picture was last drawn
         self.resources = widgets.HTML()
         self.summary = widgets.HTML()
         self.box = widgets.VBox([
             widgets.HBox([self.header, self.stop_button]),
             self.groups,
-            widgets.HBox([self.graph_model, self.stream_model]),
+            self.picture,
             self.resources,
             self.summary,
         ])
@@ -68,7 +84,12 @@ class RunView:
 
     def live_bundle(self) -> dict[str, Any]:
         bundle: dict[str, Any] = self.box._repr_mimebundle_() or {}
-        bundle.setdefault("text/plain", f"live view of {self.run.label}")
+        # Not ipywidgets' "VBox(children=...)": what a page without the widget's kernel shows.
+        label = label_text(self.run.label)
+        bundle["text/plain"] = f"{label}: live view (the final picture replaces it when the run ends)"
+        bundle["text/html"] = (f"<div class='ipydistribute-run' data-state='running'><strong>{escape(label)}</strong>"
+                               " running: the live view needs its kernel; the final picture replaces it "
+                               "when the run ends</div>")
         return bundle
 
     def update(self, progress: Progress) -> None:
@@ -76,6 +97,8 @@ class RunView:
         self.snapshot = snapshot
         self.bars.extend(snapshot.new_bars)
         f = figures(progress, snapshot, self.run.threads)
+        if self.stopping and progress.state in ("pending", "running"):
+            f = dataclasses.replace(f, state="stopping")
         with self.box.hold_sync():
             self.header.value = render("_header.html.j2", **header_context(f, self.dashboard))
             self.groups.value = render("_groups.html.j2", **groups_context(snapshot))
@@ -84,45 +107,56 @@ class RunView:
             if progress.state not in ("pending", "running"):
                 self.summary.value = f"<strong>summary</strong> · {f.summary()}"
                 self.stop_button.disabled = True
-        self.graph.update(snapshot)
-        self.stream.update(snapshot)
+        self.graph = layout(snapshot)
+        now = time.monotonic()
+        if now - self._drawn >= PICTURE_INTERVAL or progress.state not in ("pending", "running"):
+            self._drawn = now
+            png = run_png(snapshot, self.graph, self.bars, None)
+            if png != self.picture.value:  # only a changed picture travels
+                self.picture.value = png
 
     def final_bundle(self, progress: Progress) -> dict[str, Any]:
         self.update(progress)
         recent = self.monitor.poll(since=0, limit=STATIC_BARS)  # every bar, up to the cap
         bars = recent.new_bars or list(self.bars)
         snapshot = self.snapshot or recent
-        f = figures(progress, snapshot, self.run.threads)
-        graph: Graph = layout(snapshot)
-        html = run_html(f, snapshot, graph, bars, self._colours(snapshot), self.dashboard,
-                        self.gpu_reason)
+        timing = run_timing(self.run.client, self.run.span_id)
+        f = figures(progress, snapshot, self.run.threads, timing)
+        advice = hint(timing, bars, f.items_done, f.tasks_done, f.threads, self.run.options.batch)
+        f = dataclasses.replace(f, hint=advice)
+        png = run_png(snapshot, layout(snapshot), bars, None)
+        html = run_html(f, snapshot, png, self.dashboard, self.gpu_reason)
         self.final_figures = f
-        text = f"{f.label}: {f.state} · {f.header()}\n{f.summary()}"
-        return {"text/html": html, "text/plain": text}
+        text = "\n".join([f"{f.label}: {f.state} · {f.header()}", f.summary(), *f.details()])
+        return {"text/html": html, "image/png": base64.b64encode(png).decode("ascii"), "text/plain": text}
 
     def close(self) -> None:
         """After the static picture replaced it: free the widgets and the scheduler's record."""
         self.monitor.forget()
-        close_tree(self.box, self.header, self.stop_button, self.groups, self.graph_model,
-                   self.stream_model, self.resources, self.summary)
+        close_tree(self.box, self.header, self.stop_button, self.groups, self.picture,
+                   self.resources, self.summary)
 
     # --- helpers -------------------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
         """What the widgets show now (for tests): header, groups, graph and stream data."""
+        nodes = self.graph.nodes
         return {"header": self.header.value, "groups": self.groups.value,
                 "resources": self.resources.value, "summary": self.summary.value,
-                "nodes": dict(self.graph.nodes.data), "edges": dict(self.graph.edges.data),
-                "bars": dict(self.stream.bars.data)}
-
-    def _colours(self, snapshot: Snapshot) -> dict[str, str]:
-        for g in snapshot.groups:
-            self.stream.colour_of(g.name, snapshot)
-        return dict(self.stream.colours)
+                "nodes": {"x": [n.x for n in nodes], "y": [n.y for n in nodes],
+                          "colour": [n.colour for n in nodes], "label": [n.label for n in nodes]},
+                "edges": {"x0": [e[0] for e in self.graph.edges]},
+                "bars": {"left": [b.start for b in self.bars], "group": [b.group for b in self.bars]},
+                "picture": bytes(self.picture.value)}
 
     def _on_stop(self, _button: Any) -> None:
-        self.stop_button.disabled = True
-        self.stop_button.description = "Stopping"
+        """The Stop click (in the page's comm subshell thread): say so at once, then cancel."""
+        self.stopping = True
+        with self.box.hold_sync():
+            self.stop_button.disabled = True
+            self.stop_button.description = "Stopping"
+            self.header.value = self.header.value.replace(
+                'data-state="running"', 'data-state="stopping"').replace(">running<", ">stopping<")
         self.run.cancel()
 
 

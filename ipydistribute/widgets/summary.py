@@ -1,12 +1,18 @@
-"""The figures of a run a course teaches: wall time, task time, parallel efficiency."""
+"""The figures of a run a course teaches: wall time, task time, workers busy, where time went.
+
+**workers busy** = the threads' time running the run's tasks / (the run's wall time x the
+threads present over the run's life), from Dask's account of the run (:mod:`..core.timing`),
+so it is never above 100%, even when ``adapt`` changed the cluster during the run.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..core.errors import counted
+from ..core.errors import counted, label_text
 from ..core.monitor import Snapshot
 from ..core.run import Progress
+from ..core.timing import RunTiming
 
 
 @dataclass(frozen=True)
@@ -26,13 +32,13 @@ class RunFigures:
     task_time: float
     rate: float  # items per second
     eta: float | None  # seconds left, while running
+    timing: RunTiming | None = None  # Dask's account, once the run has ended
+    hint: str | None = None
 
     @property
-    def efficiency(self) -> float | None:
-        """Total task time / (wall time x worker threads): 1.0 means no thread was ever idle."""
-        if self.wall <= 0 or self.threads <= 0 or self.task_time <= 0:
-            return None
-        return self.task_time / (self.wall * self.threads)
+    def busy(self) -> float | None:
+        """Workers busy, 0..1 (see the module's docstring); None before the run ended."""
+        return self.timing.busy if self.timing is not None else None
 
     def header(self) -> str:
         total = "?" if self.items_total is None else f"{self.items_total:,}"
@@ -45,18 +51,28 @@ class RunFigures:
         return text
 
     def summary(self) -> str:
-        efficiency = self.efficiency
+        busy = self.busy
         text = (f"{counted(self.tasks_done, 'task')} on {counted(self.workers, 'worker')} "
                 f"({counted(self.threads, 'thread')}) · "
                 f"wall time {self.wall:.2f} s · total task time {self.task_time:.2f} s")
-        if efficiency is not None:
-            text += f" · parallel efficiency {efficiency:.0%}"
+        if busy is not None:
+            text += f" · workers busy {busy:.0%}"
         if self.tasks_failed:
             text += f" · {self.tasks_failed} failed"
         return text
 
+    def details(self) -> list[str]:
+        """Where the threads' time went, and the hint: the lines under the summary."""
+        lines = []
+        if self.timing is not None and self.timing.breakdown():
+            lines.append(f"threads' time: {self.timing.breakdown()}")
+        if self.hint:
+            lines.append(f"hint: {self.hint}")
+        return lines
 
-def figures(progress: Progress, snapshot: Snapshot | None, threads: int) -> RunFigures:
+
+def figures(progress: Progress, snapshot: Snapshot | None, threads: int,
+            timing: RunTiming | None = None, hint: str | None = None) -> RunFigures:
     counts = snapshot.counts() if snapshot is not None and snapshot.groups else None
     done = counts["memory"] if counts else progress.tasks_done
     total = snapshot.total if snapshot is not None and snapshot.total else progress.tasks_submitted
@@ -66,6 +82,6 @@ def figures(progress: Progress, snapshot: Snapshot | None, threads: int) -> RunF
     eta = None
     if progress.state == "running" and progress.items_total and rate:
         eta = max(0.0, (progress.items_total - progress.items_done) / rate)
-    return RunFigures(progress.label, progress.state, done, total, failed, progress.items_done,
+    return RunFigures(label_text(progress.label), progress.state, done, total, failed, progress.items_done,
                       progress.items_total, lanes, threads, progress.elapsed,
-                      snapshot.task_time if snapshot is not None else 0.0, rate, eta)
+                      snapshot.task_time if snapshot is not None else 0.0, rate, eta, timing, hint)

@@ -19,16 +19,10 @@ CELLS = [
     "import time\ntime.sleep(0.2)\nx",
 ]
 
-# The node colours of the task graph, read from the page's BokehJS documents.
-GRAPH_COLOURS = """() => {
-    const docs = (window.Bokeh && window.Bokeh.documents) || [];
-    for (const doc of docs) {
-        for (const model of doc.all_models) {
-            const data = model.data;
-            if (data && data.colour && data.label && data.size) return Array.from(data.colour);
-        }
-    }
-    return null;
+# The live picture (an ipywidgets Image): its size once the page has decoded it.
+LIVE_PICTURE = """() => {
+    const img = document.querySelector('.ipydistribute-run .ipd-live-picture');
+    return img && img.complete ? img.naturalWidth : 0;
 }"""
 
 PROGRESS = """() => {
@@ -36,7 +30,6 @@ PROGRESS = """() => {
     return row ? [Number(row.dataset.done), Number(row.dataset.total)] : null;
 }"""
 
-DONE, PENDING = "#16a34a", {"#e5e7eb", "#cbd5e1", "#fbbf24", "#3b82f6"}
 
 
 @pytest.mark.parametrize("app", ["lab", "notebook7"])
@@ -48,25 +41,23 @@ def test_live_view_moves_and_freezes_into_a_picture(app, request, page, artifact
     page.wait_for_function(
         f"() => {{ const p = ({PROGRESS})(); return p && p[0] > 0 && p[0] < p[1]; }}",
         timeout=120_000)
-    page.wait_for_function(
-        f"""() => {{ const c = ({GRAPH_COLOURS})();
-                   return c && c.includes('{DONE}') && c.some(x => x !== '{DONE}'); }}""",
-        timeout=30_000)
-    colours = page.evaluate(GRAPH_COLOURS)
+    page.wait_for_function(f"() => ({LIVE_PICTURE})() > 0", timeout=30_000)
     done, total = page.evaluate(PROGRESS)
     page.locator(".ipydistribute-run").screenshot(path=str(artifacts / f"{app}-running.png"))
     assert 0 < done < total == 48
-    assert DONE in colours and PENDING & set(colours)
-    assert len(colours) == 48 + 6 + 1  # 48 map tasks, 6 reduce tasks (fan-in 8), the root
 
     wait_until_done(page)
     final = page.locator('.ipydistribute-run[data-state="finished"]')
     final.wait_for(timeout=30_000)
     final.screenshot(path=str(artifacts / f"{app}-final.png"))
     page.screenshot(path=str(artifacts / f"{app}-page.png"), full_page=True)
-    assert final.locator('circle[data-state="memory"]').count() == 55
-    assert final.locator('circle:not([data-state="memory"])').count() == 0
+    assert final.locator("img.ipd-picture").evaluate("img => img.naturalWidth") > 0
+    rows = final.locator(".ipd-groups tr")
+    assert [rows.nth(i).get_attribute("data-done") == rows.nth(i).get_attribute("data-total")
+            for i in range(rows.count())] == [True, True, True]  # map, 6 reduce tasks, the root
     summary = final.locator(".ipd-summary").inner_text()
-    assert "55 tasks" in summary and "parallel efficiency" in summary
+    assert "55 tasks" in summary and "workers busy" in summary
     assert "1128" in page.locator(".jp-OutputArea-output").all_inner_texts()[-1]  # sum(range(48))
-    assert not [e for e in page.errors if "require" in e or "Bokeh" in e]
+    # (Notebook 7.6 itself logs "reading 'schema'" on some page loads: not ours.)
+    assert not [e for e in page.errors if "require" in e or "view" in e or "widget" in e.lower()]
+    assert "javascript error" not in page.content().lower()
