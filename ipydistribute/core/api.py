@@ -61,12 +61,14 @@ def distribute(func: Callable[[Any], Any], items: Iterable[Any], *,
                reduce: Callable[[Iterable[Any]], Any] | None = None,
                batch: int | str = "auto", gpu: float = 0, resources: dict[str, float] | None = None,
                workers: list[str] | None = None, retries: int = 0, on_error: str = "raise",
-               keep: bool = False, name: str = "distribute", wait: bool = True) -> Any:
+               keep: bool = False, name: str = "distribute", timeout: float | None = None,
+               wait: bool = True) -> Any:
     """Run ``func(item)`` for every item on the cluster; the same engine as ``%%distribute``.
 
     Returns the list of values in item order, or ``reduce``'s value (the reducer takes an
     iterable of values and must be associative: it runs first inside each batch, then as a
-    tree). With ``wait=False`` it returns the :class:`~ipydistribute.core.run.Run` at once.
+    tree). ``timeout``: seconds an item may run before it fails with a timeout error (subject
+    to ``on_error``). With ``wait=False`` it returns the :class:`~ipydistribute.core.run.Run` at once.
 
     >>> distribute(lambda x: x * x, range(4))
     [0, 1, 4, 9]
@@ -83,7 +85,8 @@ def distribute(func: Callable[[Any], Any], items: Iterable[Any], *,
     else:
         raise SpecError(f"batch must be a number of items or 'auto', not {batch!r}")
     options = RunOptions(reduce=reduce, batch=size, gpu=gpu, resources=dict(resources or {}),
-                         workers=workers, retries=retries, on_error=on_error, keep=keep, name=name)
+                         workers=workers, retries=retries, on_error=on_error, keep=keep, name=name,
+                         timeout=timeout)
     handle, _ = cluster_mod.current()
     assert handle is not None
     token = new_token()

@@ -163,3 +163,16 @@ class RunLostError(Exception):
 
     def _render_traceback_(self) -> list[str]:
         return [f"{type(self).__name__}: {self}"]
+
+
+class TaskCutShort(ItemError):
+    """A task whose item was stuck in C code past its ``--timeout``: the worker ended the task
+    with the timeout failure and restarted. ``result`` is the batch as far as it went (values,
+    failures, the items after the stuck one as not run), or None under ``--on-error raise``."""
+
+    def __init__(self, failure: ItemFailure, result: Any = None):
+        super().__init__(failure)
+        self.result = result
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (TaskCutShort, (self.failure, self.result))

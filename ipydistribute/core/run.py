@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import functools
 import itertools
+import math
 import secrets
 import threading
 import time
@@ -31,6 +32,7 @@ from .errors import (
     ItemFailure,
     RunLostError,
     SpecError,
+    TaskCutShort,
     describe_error,
     safe_repr,
     shorten,
@@ -38,6 +40,7 @@ from .errors import (
 )
 from .events import Inbox, OutputRecord, router
 from .kept import KeptResults, KeptValue
+from .stopping import StopReport, stop_tasks, wait_for_restarts
 from .task import Batch, BatchResult, Partial, Payload, reduce_partials, run_batch
 
 ON_ERROR = ("raise", "skip", "collect")
@@ -57,6 +60,7 @@ class RunOptions:
     on_error: str = "raise"
     keep: bool = False
     name: str | None = None
+    timeout: float | None = None  # --timeout: seconds an item may run before it fails
     max_in_flight: int | None = None  # tasks in flight for a generator; None: 2 per thread
     fan_in: int = field(default_factory=lambda: int(config.get("fan-in")))
     target_task_seconds: float = field(default_factory=lambda: config.seconds("batch.target-duration"))
@@ -159,6 +163,7 @@ class Run:
         self.output: collections.deque[OutputRecord] = collections.deque()
         self._inbox = Inbox()
         self.failures: list[ItemFailure] = []
+        self.stopped: StopReport | None = None  # what cancel() interrupted and restarted
         self._payload_ref: Any = payload
         self._futures: dict[Any, Future] = {}  # every live future of this run, by key
         self._batch_futures: list[Future] = []
@@ -221,7 +226,7 @@ class Run:
         if self._done.is_set():
             return
         self._stop.set()
-        self._cancel_futures()
+        self.stopped = stop_tasks(self.client, self.token, list(self._futures.values()), label=self.label)
         with self._cond:
             self._cond.notify_all()
         if not self._driver.is_alive():
@@ -511,6 +516,11 @@ class Run:
 
     def _on_task_error(self, future: Future) -> None:
         exc = future.exception()
+        if isinstance(exc, TaskCutShort) and exc.result is not None and self.payload.reducer is None:
+            # an item stuck past --timeout under --on-error skip/collect: the batch's result so far stands in
+            salvaged = self._futures[future.key] = self.client.scatter(exc.result, hash=False)
+            self._batch_futures = [salvaged if f.key == future.key else f for f in self._batch_futures]
+            return
         if isinstance(exc, ItemError):
             self.failures.append(exc.failure)
             self.error = CellError(self.label, self.failures, total=max(1, self._tasks_failed))
@@ -734,7 +744,11 @@ def start_run(client: Client, payload: Payload, items: Any, options: RunOptions,
         raise SpecError(f"--batch must be a positive number of items or 'auto', not {options.batch}")
     if not 0 <= options.retries <= MAX_RETRIES:
         raise SpecError(f"--retries must be between 0 and {MAX_RETRIES}, not {options.retries}")
+    if options.timeout is not None and not (isinstance(options.timeout, (int, float)) and not isinstance(
+            options.timeout, bool) and math.isfinite(options.timeout) and options.timeout > 0):
+        raise SpecError(f"--timeout takes a positive number of seconds, like --timeout 60, not {options.timeout!r}")
     _check_associative(options.reduce)
+    wait_for_restarts(client)  # workers a stop restarted: let them come back first
     threads, workers = _count_threads(client, options)
     return Run(client, payload, items, options, mode, threads, workers).start()
 
@@ -751,7 +765,7 @@ def make_payload(label: str, token: str, *, cell: Any = None, func: Callable[...
     return Payload(token=token, label=label, cell=cell,
                    func=cloudpickle.dumps(func) if func is not None else None,
                    captured=captured or {}, reducer=reducer, on_error=options.on_error,
-                   topic=topic, store_names=store_names)
+                   topic=topic, store_names=store_names, timeout=options.timeout)
 
 
 def warn_all(messages: list[str]) -> None:

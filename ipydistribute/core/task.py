@@ -26,6 +26,7 @@ from dask.sizeof import sizeof
 
 from .cellfunc import CellCode, CompiledCell
 from .errors import ItemError, ItemFailure, safe_repr
+from .item_watch import watching
 
 #: Names a ``--all`` cell stored on this worker, seen by every later cell run here.
 WORKER_NAMESPACE: dict[str, Any] = {}
@@ -50,6 +51,7 @@ class Payload:
     topic: str | None = None  # event topic that carries print() output back to the kernel
     output_limit: int = 64 * 1024  # characters of output kept per item
     store_names: bool = False  # --all: keep the cell's top-level names on the worker
+    timeout: float | None = None  # --timeout: seconds an item may run (item_watch enforces it)
 
 
 class Batch:
@@ -428,7 +430,8 @@ def run_batch(batch: Batch | BatchResult, payload: Payload) -> BatchResult | Par
     cursor = _Cursor(values)  # the item running now: read by output capture and on failure
     failures: list[ItemFailure] = []
     error: ItemError | None = None
-    with _captured(payload, worker, start, items, cursor):
+    # watching: a stop or --timeout reaches the item running in this thread
+    with _captured(payload, worker, start, items, cursor), watching(payload, cursor, start, items, worker):
         started = time.perf_counter()  # the items' own time: what auto batching sizes tasks by
         offset = 0
         while offset < len(items):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -117,7 +118,7 @@ class DistributeMagics(Magics):
         return RunOptions(reduce=reducer, batch=parse_batch(args.batch), gpu=gpu,
                           resources=parse_resources(args.resources) if args.resources else {},
                           workers=workers, retries=args.retries, on_error=args.on_error,
-                          keep=args.keep, name=args.name)
+                          keep=args.keep, name=args.name, timeout=_seconds(args.timeout, "--timeout"))
 
     def _evaluate(self, expression: str, what: str, local_ns: dict[str, Any] | None = None) -> Any:
         try:
@@ -167,6 +168,8 @@ class DistributeMagics(Magics):
         except KeyboardInterrupt:
             run.cancel()
             live.join(2)
+            if run.stopped is not None:
+                print("\n".join(run.stopped.lines(run.progress().items_done, run.items_total)), file=sys.stderr)
             raise
         live.join(5)
         value = run.result()
@@ -179,6 +182,15 @@ class DistributeMagics(Magics):
     def _store(self, run: Run, out: str) -> None:
         if run.error is None:
             self.shell.user_ns[out] = run.value
+
+
+def _seconds(text: str | None, option: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise SpecError(f"{option} takes a number of seconds, like {option} 60, not {text!r}") from None
 
 
 def _view_kind(view: str | None) -> str:

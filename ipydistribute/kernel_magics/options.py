@@ -24,6 +24,8 @@ def run_options(func: F) -> F:
         argument("--workers", metavar="A,B", help="run only on these workers (names or addresses)"),
         argument("--retries", metavar="N", type=int, default=0,
                  help="retry a task that failed or whose worker died, N times"),
+        argument("--timeout", metavar="SECONDS", help="an item running longer fails with a timeout error "
+                 "(subject to --on-error); an item stuck in C code gets its worker process restarted"),
         argument("--on-error", metavar="raise|skip|collect", default="raise", dest="on_error",
                  help="raise: stop at the first failure (default); skip: drop failed items and warn; "
                  "collect: return the failures in place of their values"),
