@@ -63,6 +63,7 @@ class _Watched:
     """One thread running one batch of one run."""
 
     token: str
+    payload: Any  # task.Payload of the run
     ident: int
     cursor: Any  # task._Cursor: which item of the batch runs now
     start: int  # index of the batch's first item in the input
@@ -77,6 +78,7 @@ class _Watched:
     sent: bool = False  # an asynchronous exception was set for this thread
     timed_out_at: float | None = None  # when the item running now was told it timed out
     given_up: bool = False  # the item was stuck in C code past the grace: its worker restarts
+    rest: _Rest | None = None  # set when this thread runs the rest of a batch whose item was stuck
 
     def index(self, offset: int | None = None) -> int:
         return self.start + (self.cursor.offset() if offset is None else offset)
@@ -89,6 +91,7 @@ _lock = threading.Lock()  # guards the registry, and every raise into a thread a
 _running: dict[int, _Watched] = {}  # thread ident -> what it runs
 _stopped_tokens: OrderedDict[str, None] = OrderedDict()  # runs stopped on this worker
 _timeout_messages: dict[int, str] = {}
+_local = threading.local()  # .rest: the _Rest this thread runs, if it is one
 _watchdog: threading.Thread | None = None
 
 
@@ -126,8 +129,9 @@ class watching:
         ident = threading.get_ident()
         timeout = getattr(self.payload, "timeout", None)
         now = time.monotonic()
-        entry = _Watched(self.payload.token, ident, self.cursor, self.start, self.items, self.worker_address,
-                         _current_worker(), timeout, self.payload.on_error, begun=now, since=now)
+        entry = _Watched(self.payload.token, self.payload, ident, self.cursor, self.start, self.items,
+                         self.worker_address, _current_worker(), timeout, self.payload.on_error, begun=now,
+                         since=now, rest=getattr(_local, "rest", None))
         self.ident = ident
         with _lock:
             _running[ident] = entry
@@ -236,7 +240,12 @@ def _check(entry: _Watched, now: float, grace: float) -> None:
     if now - entry.timed_out_at >= grace and entry.dask_worker is not None and entry.dask_worker.nanny:
         # Still there: in C code (time.sleep, a long library call). Only a new process frees it.
         entry.given_up = True
-        entry.dask_worker.loop.add_callback(_fail_and_restart, entry, offset, ran)
+        if entry.rest is not None:  # an item of a batch's rest: the thread finishing that batch takes over
+            entry.rest.stuck = (entry.rest.current, ran)
+            entry.rest.ended.set()
+        else:
+            threading.Thread(target=_give_up, args=(entry, offset, ran), name="ipydistribute-give-up",
+                             daemon=True).start()
 
 
 def _timeout_message(entry: _Watched, offset: int, ran: float, stuck: bool = False) -> str:
@@ -249,9 +258,92 @@ def _timeout_message(entry: _Watched, offset: int, ran: float, stuck: bool = Fal
     return f"{what} ran longer than --timeout {limit} s: stopped after {ran:.1f} s on {entry.worker_address}"
 
 
-async def _fail_and_restart(entry: _Watched, offset: int, ran: float) -> None:
+def _timeout_failure(entry: _Watched, offset: int, ran: float) -> ItemFailure:
+    error = ItemTimeout(_timeout_message(entry, offset, ran, stuck=True))
+    return ItemFailure.from_exception(error, entry.index(offset), entry.item_repr(offset), entry.worker_address, ())
+
+
+class _Rest(threading.Thread):
+    """Runs the items of a batch after its stuck one, one by one, in a thread of its own (the
+    batch's thread stays stuck until its process restarts); stops early where one of them is
+    stuck too (``stuck``: its offset and seconds), and says so through ``ended``."""
+
+    def __init__(self, entry: _Watched, first: int):
+        super().__init__(name="ipydistribute-rest-of-batch", daemon=True)
+        self.entry = entry
+        self.current = first
+        self.values: list[Any] = []
+        self.failures: list[ItemFailure] = []
+        self.stuck: tuple[int, float] | None = None
+        self.ended = threading.Event()
+
+    def run(self) -> None:
+        from .task import Batch, run_batch
+
+        _local.rest = self
+        _enter_worker_context(self.entry.dask_worker)
+        entry = self.entry
+        try:
+            for offset in range(self.current, len(entry.items)):
+                self.current = offset
+                result = run_batch(Batch(entry.start + offset, [entry.items[offset]]), entry.payload)
+                if self.stuck is not None:  # given up while it ran: its place is already taken
+                    return
+                self.values.extend(result.values)  # type: ignore[union-attr]
+                self.failures.extend(result.failures)  # type: ignore[union-attr]
+        finally:
+            self.ended.set()
+
+
+def _enter_worker_context(worker: Any) -> None:
+    """Make ``get_worker()`` work in this thread (prints and events go where the task's would)."""
+    try:
+        from distributed.worker import _worker_cvar
+
+        _worker_cvar.set(worker)
+    except ImportError:  # a Dask without it: output of the rest goes to the worker's own stdout
+        pass
+
+
+def _give_up(entry: _Watched, offset: int, ran: float) -> None:
+    """In a thread of its own, for an item stuck in C code past its timeout and grace: finish the
+    batch without it (under --on-error skip or collect), then end its task with the timeout
+    failure and the batch's result, and have the nanny restart the process."""
+    failure = _timeout_failure(entry, offset, ran)
+    result = None if entry.on_error == "raise" or entry.payload.reducer is not None else \
+        _finish_batch(entry, offset, failure)
+    entry.dask_worker.loop.add_callback(_fail_and_restart, entry, failure, result)
+
+
+def _finish_batch(entry: _Watched, offset: int, failure: ItemFailure) -> Any:
+    """The batch's result: the values before the stuck item, its failure, the items after it."""
+    from .task import BatchResult
+
+    collect = entry.on_error == "collect"
+    values = list(entry.cursor.values)
+    failures = [v for v in values if isinstance(v, ItemFailure)] + [failure]
+    if collect:
+        values.append(failure)
+    first = offset + 1
+    while first < len(entry.items):
+        rest = _Rest(entry, first)
+        rest.start()
+        rest.ended.wait()
+        values.extend(rest.values)
+        failures.extend(rest.failures)
+        if rest.stuck is None:
+            break
+        stuck, ran = rest.stuck
+        failures.append(_timeout_failure(entry, stuck, ran))
+        if collect:
+            values.append(failures[-1])
+        first = stuck + 1
+    return BatchResult(entry.start, values, failures, time.monotonic() - entry.begun, entry.worker_address)
+
+
+async def _fail_and_restart(entry: _Watched, failure: ItemFailure, result: Any) -> None:
     """On the worker's event loop: end the stuck item's task with its timeout failure (so the
-    run sees a timed-out item, not a lost worker), then have the nanny restart this process."""
+    run sees a timed-out item, not a lost worker), then have the nanny restart the process."""
     from distributed.worker_state_machine import ExecuteFailureEvent
 
     from .errors import TaskCutShort
@@ -260,38 +352,12 @@ async def _fail_and_restart(entry: _Watched, offset: int, ran: float) -> None:
     key = worker.active_threads.get(entry.ident)
     ts = worker.state.tasks.get(key) if key is not None else None
     if ts is not None and ts.state == "executing":
-        error = ItemTimeout(_timeout_message(entry, offset, ran, stuck=True))
-        failure = ItemFailure.from_exception(error, entry.index(offset), entry.item_repr(offset),
-                                             entry.worker_address, ())
-        result = _result_so_far(entry, offset, failure)
         stimulus = f"ipydistribute-timeout-{time.time()}"
         worker.handle_stimulus(ExecuteFailureEvent.from_exception(
             TaskCutShort(failure, result), key=key, run_id=ts.run_id, start=None, stop=None,
             stimulus_id=stimulus))
         await asyncio.sleep(0.2)  # let the failure reach the scheduler before the process goes
     await restart_worker(worker, "ipydistribute-timeout")
-
-
-def _result_so_far(entry: _Watched, offset: int, failure: ItemFailure) -> Any:
-    """What the batch has to show: the values before the stuck item, its failure, and the items
-    after it (which cannot run once the process restarts) as failures of their own."""
-    if entry.on_error == "raise":
-        return None
-    from .task import BatchResult
-
-    values = list(entry.cursor.values)
-    failures = [v for v in values if isinstance(v, ItemFailure)] + [failure]
-    if entry.on_error == "collect":
-        values.append(failure)
-    for later in range(offset + 1, len(entry.items)):
-        lost = ItemFailure(index=entry.index(later), item=entry.item_repr(later), worker=entry.worker_address,
-                           exc_type="ItemNotRun", message=(
-                               f"not run: item #{failure.index} before it in the same task timed out in C "
-                               "code and its worker was restarted (--batch 1 keeps items apart)"))
-        failures.append(lost)
-        if entry.on_error == "collect":
-            values.append(lost)
-    return BatchResult(entry.start, values, failures, time.monotonic() - entry.begun, entry.worker_address)
 
 
 async def restart_worker(worker: Any, reason: str) -> None:
