@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import logging
 import os
 import threading
 import time
@@ -154,6 +155,30 @@ class watching:
         return exc_type is not None and issubclass(exc_type, ItemStopped)
 
 
+class QuietRestart(logging.Filter):
+    """Drops the warnings that a restart asked for by ipydistribute makes Dask log (they would
+    land in the cell, which already says which worker was restarted), for a while after asking."""
+
+    def __init__(self, logger: str, *starts: str):
+        super().__init__()
+        self.logger = logger
+        self.starts = starts
+        self.until = 0.0
+
+    def arm(self, seconds: float = 10.0) -> None:
+        log = logging.getLogger(self.logger)
+        if self not in log.filters:
+            log.addFilter(self)
+        self.until = time.monotonic() + seconds
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return time.monotonic() > self.until or not str(record.msg).startswith(self.starts)
+
+
+#: the worker closing under the nanny's kill cancels the stuck task's coroutine, and says so
+_quiet_worker_close = QuietRestart("distributed.worker.state_machine", "Async instruction for")
+
+
 # --- stopping a run's items (called on every worker through Client.run) --------------------------
 
 
@@ -184,6 +209,8 @@ async def stop_run_items(token: str, grace: float, dask_worker: Any = None) -> d
                     _send(entry, ItemStopped)
                 resend += RESEND_SECONDS
     stuck = {id(entry) for entry, _ in left}
+    if stuck and getattr(dask_worker, "nanny", None):
+        _quiet_worker_close.arm()  # the kernel has this process restarted next
     address = getattr(dask_worker, "address", "")
     return {
         "worker": address,
@@ -349,6 +376,7 @@ async def _fail_and_restart(entry: _Watched, failure: ItemFailure, result: Any) 
     from .errors import TaskCutShort
 
     worker = entry.dask_worker
+    _quiet_worker_close.arm()
     key = worker.active_threads.get(entry.ident)
     ts = worker.state.tasks.get(key) if key is not None else None
     if ts is not None and ts.state == "executing":

@@ -19,13 +19,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import config
-from .item_watch import kill_through_nanny, stop_run_items
+from .item_watch import QuietRestart, kill_through_nanny, stop_run_items
 
 #: How long the next run waits for workers restarted by a stop to come back.
 RESTART_WAIT_SECONDS = 30.0
 
 # old worker address -> (client id, nanny address): restarts asked for and not yet seen done
 _restarting: dict[str, tuple[str, str]] = {}
+#: an embedded cluster's nannies live in the kernel: their warnings about our restart would fill the cell
+_quiet_nannies = QuietRestart("distributed.nanny", "Restarting worker", "Worker process still alive")
 
 
 @dataclass
@@ -127,6 +129,7 @@ async def _ask_workers(client: Any, token: str, grace: float, workers: list[str]
 
 def _restart(client: Any, address: str, nanny: str) -> None:
     _restarting[address] = (client.id, nanny)
+    _quiet_nannies.arm()
 
     async def kill() -> None:
         try:
