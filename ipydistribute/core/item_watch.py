@@ -66,7 +66,7 @@ class _Watched:
     token: str
     payload: Any  # task.Payload of the run
     ident: int
-    cursor: Any  # task._Cursor: which item of the batch runs now
+    cursor: Any  # task._Cursor: which item of the batch runs now (None for a reduce task)
     start: int  # index of the batch's first item in the input
     items: Sequence[Any]
     worker_address: str
@@ -81,10 +81,14 @@ class _Watched:
     given_up: bool = False  # the item was stuck in C code past the grace: its worker restarts
     rest: _Rest | None = None  # set when this thread runs the rest of a batch whose item was stuck
 
-    def index(self, offset: int | None = None) -> int:
+    def index(self, offset: int | None = None) -> int | None:
+        if self.cursor is None:  # a reduce task: no item
+            return None
         return self.start + (self.cursor.offset() if offset is None else offset)
 
     def item_repr(self, offset: int) -> str:
+        if self.cursor is None:
+            return "a reduce task"
         return safe_repr(self.items[offset], 60) if 0 <= offset < len(self.items) else ""
 
 
@@ -110,14 +114,18 @@ def _send(entry: _Watched, exc_type: type[BaseException]) -> None:
 
 
 class watching:
-    """Context manager around ``run_batch``'s item loop: registers the thread as running the
-    batch, so that a stop or a timeout can reach the item running in it.
+    """Context manager around ``run_batch``'s item loop (and a reduce task's reducer): registers
+    the thread as running the batch, so that a stop or a timeout can reach the item running in it.
 
     On exit it unregisters the thread under the lock and clears an exception sent but not yet
-    raised, so nothing is raised in the thread once it has left the loop.
+    raised, so nothing is raised in the thread once it has left the loop. A stop that ended the
+    item loop is swallowed (the batch returns what it has, and Dask drops it: its key was
+    cancelled); one that ended a reducer propagates, as the reduce task has no value to return.
+    With ``cursor=None`` it watches a reduce task: no items, no timeout.
     """
 
-    def __init__(self, payload: Any, cursor: Any, start: int, items: Sequence[Any], worker_address: str):
+    def __init__(self, payload: Any, cursor: Any = None, start: int = 0, items: Sequence[Any] = (),
+                 worker_address: str = ""):
         self.payload = payload
         self.cursor = cursor
         self.start = start
@@ -128,7 +136,7 @@ class watching:
         from .task import _current_worker
 
         ident = threading.get_ident()
-        timeout = getattr(self.payload, "timeout", None)
+        timeout = self.payload.timeout if self.cursor is not None else None
         now = time.monotonic()
         entry = _Watched(self.payload.token, self.payload, ident, self.cursor, self.start, self.items,
                          self.worker_address, _current_worker(), timeout, self.payload.on_error, begun=now,
@@ -152,7 +160,7 @@ class watching:
             except (ItemStopped, ItemTimeout):  # sent just before the thread left: nothing to stop
                 continue
         _timeout_messages.pop(self.ident, None)
-        return exc_type is not None and issubclass(exc_type, ItemStopped)
+        return exc_type is not None and issubclass(exc_type, ItemStopped) and self.cursor is not None
 
 
 class QuietRestart(logging.Filter):
@@ -188,14 +196,16 @@ async def stop_run_items(token: str, grace: float, dask_worker: Any = None) -> d
 
     Returns ``{"worker", "pid", "nanny", "interrupted": [(index, item)], "stuck": [(index, item)]}``:
     the items that left within the grace, and those still running (in C code, or catching
-    ``BaseException``). Batches of the run that start here later stop at once.
+    ``BaseException``); a reduce task is ``(None, "a reduce task")``. Batches of the run that
+    start here later stop at once.
     """
     begun = time.monotonic()
     with _lock:
         _stopped_tokens[token] = None
         while len(_stopped_tokens) > _STOPPED_TOKENS_KEPT:
             _stopped_tokens.popitem(last=False)
-        targets = [(entry, entry.cursor.offset()) for entry in _running.values() if entry.token == token]
+        targets = [(entry, entry.cursor.offset() if entry.cursor is not None else 0)
+                   for entry in _running.values() if entry.token == token]
         for entry, _ in targets:
             _send(entry, ItemStopped)
     left = list(targets)

@@ -66,10 +66,16 @@ class StopReport:
 
 
 def _items(items: Iterable[tuple[Any, ...]]) -> str:
-    listed = sorted(items)
+    """``items #3 (3), #7 (7)``; a reduce task (index None) is named as such."""
+    listed = sorted(items, key=lambda entry: (entry[0] is None, entry[0] or 0))
+    reduces = sum(1 for index, *_ in listed if index is None)
+    listed = [entry for entry in listed if entry[0] is not None]
     shown = ", ".join(f"#{index} ({item})" if item else f"#{index}" for index, item, *_ in listed[:5])
     more = f" and {len(listed) - 5} more" if len(listed) > 5 else ""
-    return f"item{'s' if len(listed) > 1 else ''} {shown}{more}"
+    parts = [f"item{'s' if len(listed) > 1 else ''} {shown}{more}"] if listed else []
+    if reduces:
+        parts.append(f"{reduces} reduce task{'s' if reduces > 1 else ''}")
+    return " and ".join(parts)
 
 
 def stop_tasks(client: Any, token: str, futures: list[Any], *, label: str = "", grace: float | None = None

@@ -491,7 +491,9 @@ def reduce_partials(partials: list[Partial], payload: Payload) -> Partial:
     count = sum(p.count for p in present)
     if not present:
         return Partial(_NOTHING, 0, failures, failure_count, 0.0)
-    value = present[0].value if len(present) == 1 else _reduce(prepared, [p.value for p in present], _worker_address())
+    with watching(payload):  # a stop reaches a long reducer here
+        value = present[0].value if len(present) == 1 else _reduce(prepared, [p.value for p in present],
+                                                                    _worker_address())
     return Partial(value, count, failures, failure_count, time.perf_counter() - started)
 
 
