@@ -120,7 +120,9 @@ class watching:
     On exit it unregisters the thread under the lock and clears an exception sent but not yet
     raised, so nothing is raised in the thread once it has left the loop. A stop that ended the
     item loop is swallowed (the batch returns what it has, and Dask drops it: its key was
-    cancelled); one that ended a reducer propagates, as the reduce task has no value to return.
+    cancelled); one that ended a reducer propagates, as the reduce task has no value to return,
+    and so does one for a batch that starts after its run was stopped (the task fails at once,
+    quietly, its key being cancelled).
     With ``cursor=None`` it watches a reduce task: no items, no timeout.
     """
 
@@ -143,9 +145,11 @@ class watching:
                          since=now, rest=getattr(_local, "rest", None))
         self.ident = ident
         with _lock:
-            _running[ident] = entry
-            if entry.token in _stopped_tokens:  # stopped before this batch started here
-                _send(entry, ItemStopped)
+            stopped = entry.token in _stopped_tokens
+            if not stopped:
+                _running[ident] = entry
+        if stopped:  # the run was stopped before this batch started here: the task ends at once
+            raise ItemStopped(f"the run {entry.token} was stopped")
         if timeout is not None:
             _ensure_watchdog()
 

@@ -430,6 +430,7 @@ def run_batch(batch: Batch | BatchResult, payload: Payload) -> BatchResult | Par
     cursor = _Cursor(values)  # the item running now: read by output capture and on failure
     failures: list[ItemFailure] = []
     error: ItemError | None = None
+    elapsed = 0.0  # stays so if a stop ends the loop (watching swallows it)
     # watching: a stop or --timeout reaches the item running in this thread
     with _captured(payload, worker, start, items, cursor), watching(payload, cursor, start, items, worker):
         started = time.perf_counter()  # the items' own time: what auto batching sizes tasks by
