@@ -127,7 +127,7 @@ def test_cancel_of_a_nowait_run_frees_the_workers_running_long_items():
                             "while executing() and time.monotonic() - t < 30:\n    time.sleep(0.05)\n"
                             "(executing(), round(freed, 2), round(time.monotonic() - t, 2), run.state)")
         left, cancel_seconds, free_seconds, state = ast.literal_eval(stopped.value())
-        assert left == 0 and state == "cancelled"
+        assert left == 0 and state == "cancelled", kernel.ok("run.stopped").text
         report = kernel.ok("print('\\n'.join(run.stopped.lines()))").text
         assert "interrupted items #0 (0), #1 (1)" in report and "restarted" not in report, report
         assert ast.literal_eval(kernel.ok("worker_pids()").value()) == pids

@@ -203,6 +203,7 @@ async def stop_run_items(token: str, grace: float, dask_worker: Any = None) -> d
     ``BaseException``); a reduce task is ``(None, "a reduce task")``. Batches of the run that
     start here later stop at once.
     """
+    await _hear_of_the_cancel(dask_worker, token)
     begun = time.monotonic()
     with _lock:
         _stopped_tokens[token] = None
@@ -233,6 +234,24 @@ async def stop_run_items(token: str, grace: float, dask_worker: Any = None) -> d
         "interrupted": [(e.index(o), e.item_repr(o)) for e, o in targets if id(e) not in stuck],
         "stuck": [(e.index(o), e.item_repr(o)) for e, o in targets if id(e) in stuck],
     }
+
+
+async def _hear_of_the_cancel(dask_worker: Any, token: str, wait: float = 0.2) -> None:
+    """The kernel cancels the run's keys, then asks for the stop; the two travel on different
+    connections. Let the cancel arrive first (up to ``wait``), so that a stopped task, and a queued
+    one that would start in its place, ends as cancelled, which Dask drops quietly, not as a
+    failure it logs (into the cell, for an embedded cluster)."""
+    if dask_worker is None:
+        return
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        with _lock:
+            idents = [entry.ident for entry in _running.values() if entry.token == token]
+        keys = [dask_worker.active_threads.get(ident) for ident in idents]
+        states = [getattr(dask_worker.state.tasks.get(key), "state", None) for key in keys if key is not None]
+        if "executing" not in states:
+            return
+        await asyncio.sleep(0.005)
 
 
 # --- the --timeout watchdog -----------------------------------------------------------------------
