@@ -11,6 +11,7 @@ ones back) and a following 4-item cell.
 from __future__ import annotations
 
 import ast
+import re
 import statistics
 import sys
 import time
@@ -25,13 +26,21 @@ def spin(seconds):
     started = time.monotonic()
     while time.monotonic() - started < seconds:
         pass
-def idle_at(n):
+def idle_at(n, timeout=60):
     # wall-clock time at which n workers are present and none runs a task
-    while True:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         busy = client.run(lambda dask_worker: len(dask_worker.state.executing), on_error="ignore")
         if len(busy) == n and not any(busy.values()):
             return time.time()
         time.sleep(0.02)
+    raise RuntimeError(f"not {n} idle workers after {timeout} s: {busy}, cluster {cluster_state()}")
+def cluster_state():
+    from ipydistribute.core import cluster as cluster_mod
+    handle, _ = cluster_mod.current()
+    spec = handle.cluster
+    return {name: (getattr(w, "status", None), getattr(getattr(w, "process", None), "status", None))
+            for name, w in getattr(spec, "workers", {}).items()}
 """
 
 CASES = {
@@ -59,11 +68,13 @@ def once(kernel: Kernel, body: str) -> dict[str, object]:
     reply = kernel.collect(msg_id, timeout=120)
     raised = time.time() - pressed
     assert reply.ename == "KeyboardInterrupt", reply.text
+    stop = re.search(r"stopped in ([0-9.]+) s", reply.text)
     free = float(kernel.ok("idle_at(2)", timeout=120).value()) - pressed
     assert kernel.ok("%distribute x for x in range(4)", timeout=120).value() == "[0, 1, 2, 3]"
     following = time.time() - pressed
     now = ast.literal_eval(kernel.ok("worker_pids()").value())
-    return {"raised": raised, "free": free, "next": following, "restarted": sorted(set(pids) - set(now))}
+    return {"raised": raised, "stop": float(stop.group(1)) if stop else None, "free": free, "next": following,
+            "restarted": sorted(set(pids) - set(now))}
 
 
 def main(repeats: int = 3) -> None:
@@ -74,7 +85,7 @@ def main(repeats: int = 3) -> None:
             for _ in range(repeats):
                 row = once(kernel, body)
                 rows.append(row)
-                print(f"{name}: KeyboardInterrupt {row['raised']:.2f} s, workers free {row['free']:.2f} s, "
+                print(f"{name}: KeyboardInterrupt {row['raised']:.2f} s (the stop itself {row['stop']} s), workers free {row['free']:.2f} s, "
                       f"next cell done {row['next']:.2f} s after Ctrl-C; restarted pids {row['restarted']}",
                       flush=True)
             medians = {k: statistics.median(float(r[k]) for r in rows) for k in ("raised", "free", "next")}  # type: ignore[arg-type]

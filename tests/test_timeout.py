@@ -125,3 +125,15 @@ def test_the_python_api_checks_its_timeout(client):
     with pytest.raises(SpecError, match="--timeout takes a positive number of seconds"):
         ipydistribute.distribute(abs, range(2), timeout="2")
     assert ipydistribute.distribute(abs, [-1, 2], timeout=30) == [1, 2]
+
+
+@pytest.mark.slow
+def test_repeated_timeouts_in_c_code_keep_the_cluster_whole(kernel):
+    # every item sleeps: each one restarts its worker, three rounds of restarts within 15 s
+    kernel.ok("assert wait_for_workers(2) == 2")
+    kernel.ok("%%distribute x in range(6) --batch 1 --timeout 1 --on-error collect --view none --out res\n"
+              "time.sleep(60)\nx", timeout=180)
+    assert ast.literal_eval(kernel.ok("kinds(res)").value()) == ["ItemFailure"] * 6
+    assert ast.literal_eval(kernel.ok("sorted({f.exc_type for f in res})").value()) == ["ItemTimeout"]
+    assert kernel.ok("wait_for_workers(2)", timeout=120).value() == "2"
+    assert kernel.ok("%distribute x for x in range(4)").value() == "[0, 1, 2, 3]"

@@ -164,6 +164,7 @@ class Run:
         self._inbox = Inbox()
         self.failures: list[ItemFailure] = []
         self.stopped: StopReport | None = None  # what cancel() interrupted and restarted
+        self._salvaged: dict[Any, BatchResult] = {}  # key -> result of a task ended by a --timeout restart
         self._payload_ref: Any = payload
         self._futures: dict[Any, Future] = {}  # every live future of this run, by key
         self._batch_futures: list[Future] = []
@@ -517,9 +518,8 @@ class Run:
     def _on_task_error(self, future: Future) -> None:
         exc = future.exception()
         if isinstance(exc, TaskCutShort) and exc.result is not None and self.payload.reducer is None:
-            # an item stuck past --timeout under --on-error skip/collect: the batch's result so far stands in
-            salvaged = self._futures[future.key] = self.client.scatter(exc.result, hash=False)
-            self._batch_futures = [salvaged if f.key == future.key else f for f in self._batch_futures]
+            # an item stuck past --timeout under --on-error skip/collect: the batch's result, kept here
+            self._salvaged[future.key] = exc.result  # (its worker restarts: nothing can stay there)
             return
         if isinstance(exc, ItemError):
             self.failures.append(exc.failure)
@@ -587,8 +587,11 @@ class Run:
         if self.options.keep:
             lengths = [self._items_of[f.key] for f in self._batch_futures]
             return KeptResults(self.client, list(self._batch_futures), lengths, self.label)
-        self._check_result_size(self._batch_futures)
-        batches: list[BatchResult] = self.client.gather(self._batch_futures)
+        remote = [f for f in self._batch_futures if f.key not in self._salvaged]
+        self._check_result_size(remote)
+        gathered = iter(self.client.gather(remote))
+        batches: list[BatchResult] = [self._salvaged[f.key] if f.key in self._salvaged else next(gathered)
+                                      for f in self._batch_futures]
         values = [value for batch in batches for value in batch.values]
         failures = [f for batch in batches for f in batch.failures]
         self._note_skipped(failures, len(failures))
