@@ -137,3 +137,12 @@ def test_repeated_timeouts_in_c_code_keep_the_cluster_whole(kernel):
     assert ast.literal_eval(kernel.ok("sorted({f.exc_type for f in res})").value()) == ["ItemTimeout"]
     assert kernel.ok("wait_for_workers(2)", timeout=120).value() == "2"
     assert kernel.ok("%distribute x for x in range(4)").value() == "[0, 1, 2, 3]"
+
+
+@pytest.mark.slow
+def test_a_timeout_under_on_error_skip_drops_the_item_with_a_warning(kernel):
+    kernel.ok("assert wait_for_workers(2) == 2")
+    reply = kernel.ok("%%distribute x in range(4) --batch 1 --timeout 1 --on-error skip --view none\n"
+                      "time.sleep(60) if x == 1 else None\nx", timeout=120)
+    assert reply.value() == "[0, 2, 3]"
+    assert "1 item(s) of" in reply.text and "skipped; first: ItemTimeout" in reply.text, reply.text
