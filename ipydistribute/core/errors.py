@@ -167,12 +167,14 @@ class RunLostError(Exception):
 
 class TaskCutShort(ItemError):
     """A task whose item was stuck in C code past its ``--timeout``: the worker ended the task
-    with the timeout failure and restarted. ``result`` is the batch as far as it went (values,
-    failures, the items after the stuck one as not run), or None under ``--on-error raise``."""
+    with the timeout failure and is restarted by its nanny (at ``nanny``). ``result`` is the
+    whole batch (values and failures, the stuck item's included), or None under ``--on-error
+    raise`` and with a reducer."""
 
-    def __init__(self, failure: ItemFailure, result: Any = None):
+    def __init__(self, failure: ItemFailure, result: Any = None, nanny: str | None = None):
         super().__init__(failure)
         self.result = result
+        self.nanny = nanny
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (TaskCutShort, (self.failure, self.result))
+        return (TaskCutShort, (self.failure, self.result, self.nanny))

@@ -415,7 +415,7 @@ async def _fail_and_restart(entry: _Watched, failure: ItemFailure, result: Any) 
     if ts is not None and ts.state == "executing":
         stimulus = f"ipydistribute-timeout-{time.time()}"
         worker.handle_stimulus(ExecuteFailureEvent.from_exception(
-            TaskCutShort(failure, result), key=key, run_id=ts.run_id, start=None, stop=None,
+            TaskCutShort(failure, result, worker.nanny), key=key, run_id=ts.run_id, start=None, stop=None,
             stimulus_id=stimulus))
         await asyncio.sleep(0.2)  # let the failure reach the scheduler before the process goes
     await restart_worker(worker, "ipydistribute-timeout")

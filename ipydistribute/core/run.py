@@ -40,7 +40,7 @@ from .errors import (
 )
 from .events import Inbox, OutputRecord, router
 from .kept import KeptResults, KeptValue
-from .stopping import StopReport, stop_tasks, wait_for_restarts
+from .stopping import StopReport, expect_restart, stop_tasks, wait_for_restarts
 from .task import Batch, BatchResult, Partial, Payload, reduce_partials, run_batch
 
 ON_ERROR = ("raise", "skip", "collect")
@@ -517,6 +517,8 @@ class Run:
 
     def _on_task_error(self, future: Future) -> None:
         exc = future.exception()
+        if isinstance(exc, TaskCutShort) and exc.nanny:
+            expect_restart(self.client, exc.failure.worker, exc.nanny)
         if isinstance(exc, TaskCutShort) and exc.result is not None and self.payload.reducer is None:
             # an item stuck past --timeout under --on-error skip/collect: the batch's result, kept here
             self._salvaged[future.key] = exc.result  # (its worker restarts: nothing can stay there)

@@ -133,9 +133,15 @@ async def _ask_workers(client: Any, token: str, grace: float, workers: list[str]
     return list(await asyncio.gather(*(ask(address) for address in workers)))
 
 
-def _restart(client: Any, address: str, nanny: str) -> None:
+def expect_restart(client: Any, address: str, nanny: str) -> None:
+    """Note that the worker at ``address`` is being restarted by its nanny (by a stop, or by
+    itself after a ``--timeout``), so the next run waits for it."""
     _restarting[address] = (client.id, nanny)
     _quiet_nannies.arm()
+
+
+def _restart(client: Any, address: str, nanny: str) -> None:
+    expect_restart(client, address, nanny)
 
     async def kill() -> None:
         try:
