@@ -85,9 +85,9 @@ def main(repeats: int = 3) -> None:
             for _ in range(repeats):
                 row = once(kernel, body)
                 rows.append(row)
-                print(f"{name}: KeyboardInterrupt {row['raised']:.2f} s (the stop itself {row['stop']} s), workers free {row['free']:.2f} s, "
-                      f"next cell done {row['next']:.2f} s after Ctrl-C; restarted pids {row['restarted']}",
-                      flush=True)
+                print(f"{name}: KeyboardInterrupt {row['raised']:.2f} s (stop {row['stop']} s), workers free "
+                      f"{row['free']:.2f} s, next cell done {row['next']:.2f} s after Ctrl-C; restarted pids "
+                      f"{row['restarted']}", flush=True)
             medians = {k: statistics.median(float(r[k]) for r in rows) for k in ("raised", "free", "next")}  # type: ignore[arg-type]
             print(f"{name} (median of {repeats}): KeyboardInterrupt {medians['raised']:.2f} s, workers free "
                   f"{medians['free']:.2f} s, next cell {medians['next']:.2f} s", flush=True)
