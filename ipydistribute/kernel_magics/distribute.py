@@ -168,10 +168,10 @@ class DistributeMagics(Magics):
         except KeyboardInterrupt:
             run.cancel()
             live.join(2)
-            if run.stopped is not None:
-                print("\n".join(run.stopped.lines(run.progress().items_done, run.items_total)), file=sys.stderr)
+            _say_stopped(run)
             raise
         live.join(5)
+        _say_stopped(run)  # the live view's Stop
         value = run.result()
         warn_all(run.warnings)
         if out:
@@ -182,6 +182,12 @@ class DistributeMagics(Magics):
     def _store(self, run: Run, out: str) -> None:
         if run.error is None:
             self.shell.user_ns[out] = run.value
+
+
+def _say_stopped(run: Run) -> None:
+    """Which items a stop interrupted and which workers it restarted, under the cell."""
+    if run.stopped is not None:
+        print("\n".join(run.stopped.lines(run.progress().items_done, run.items_total)), file=sys.stderr)
 
 
 def _seconds(text: str | None, option: str) -> float | None:
