@@ -72,7 +72,9 @@ class DistributeMagics(Magics):
 
         The cell runs once per item, in a fresh namespace that holds the loop variable, the
         notebook's values it reads (sent at submit time) and the names set up with ``--all``.
-        Ctrl-C cancels every task of the cell and leaves the cluster running.
+        Ctrl-C cancels every task of the cell, stops the items running (a worker whose item is
+        stuck in C code is restarted by its nanny) and leaves the cluster running;
+        ``--timeout 600`` fails an item that runs longer than 600 s.
         """
         head, option_text = split_options(line)
         args = parse_options(self.distribute, option_text)
