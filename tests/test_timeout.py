@@ -147,3 +147,11 @@ def test_a_timeout_under_on_error_skip_drops_the_item_with_a_warning(kernel):
                       "time.sleep(60) if x == 1 else None\nx", timeout=120)
     assert reply.value() == "[0, 2, 3]"
     assert "1 item(s) of" in reply.text and "skipped; first: ItemTimeout" in reply.text, reply.text
+
+
+@pytest.mark.slow
+def test_kept_results_of_a_run_with_a_timeout_in_c_code_hold_the_timeout_in_place(kernel):
+    kernel.ok("assert wait_for_workers(2) == 2")
+    kernel.ok("%%distribute x in range(4) --batch 1 --timeout 1 --on-error collect --keep --view none --out kept\n"
+              "time.sleep(60) if x == 2 else None\nx", timeout=120)
+    assert ast.literal_eval(kernel.ok("kinds(kept.gather())").value()) == [0, 1, "ItemFailure", 3]

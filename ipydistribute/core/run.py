@@ -588,7 +588,9 @@ class Run:
             return self._collect_reduced()
         if self.options.keep:
             lengths = [self._items_of[f.key] for f in self._batch_futures]
-            return KeptResults(self.client, list(self._batch_futures), lengths, self.label)
+            kept = [self.client.scatter(self._salvaged[f.key], hash=False) if f.key in self._salvaged else f
+                    for f in self._batch_futures]  # a batch cut short by a --timeout restart: its result
+            return KeptResults(self.client, kept, lengths, self.label)
         remote = [f for f in self._batch_futures if f.key not in self._salvaged]
         self._check_result_size(remote)
         gathered = iter(self.client.gather(remote))
