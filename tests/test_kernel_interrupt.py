@@ -134,3 +134,21 @@ def test_cancel_of_a_nowait_run_frees_the_workers_running_long_items():
         assert kernel.ok("%distribute x for x in range(4)", timeout=60).value() == "[0, 1, 2, 3]"
         record("interrupt", f"Run.cancel() of a --nowait run of 60 s Python-loop items: returned in "
                f"{cancel_seconds:.2f} s, workers idle {free_seconds:.2f} s after the call, no restart")
+
+
+def test_a_failed_item_stops_its_long_running_batch_mates():
+    with Kernel() as kernel:
+        kernel.ok(LONG_SETUP, timeout=120)
+        pids = ast.literal_eval(kernel.ok("worker_pids()").value())
+        marker = f"/tmp/ipydistribute-started-{time.time_ns()}"
+        reply = kernel.run(f"%%distribute x in range(2) --batch 1 --view none\n"
+                           f"import os\n"
+                           f"if x == 1:\n    open({marker!r}, 'w').close()\n    spin(60)\n"
+                           f"while not os.path.exists({marker!r}):\n    time.sleep(0.01)\n"
+                           f"raise ValueError('item 0 fails while item 1 runs')", timeout=60)
+        assert reply.status == "error" and reply.ename == "CellError", reply.text
+        assert "interrupted item #1 (1)" in reply.text, reply.text
+        idle = kernel.ok("sum(client.run(lambda dask_worker: len(dask_worker.state.executing)).values())")
+        assert idle.value() == "0"
+        assert ast.literal_eval(kernel.ok("worker_pids()").value()) == pids
+        assert kernel.ok("%distribute x for x in range(4)", timeout=30).value() == "[0, 1, 2, 3]"

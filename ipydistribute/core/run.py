@@ -529,7 +529,8 @@ class Run:
         else:
             self.error = self._lost_error(future, exc)
         self._stop.set()
-        self._cancel_futures()
+        # the failed run's other running items would keep their workers busy: stop them too
+        self.stopped = stop_tasks(self.client, self.token, list(self._futures.values()), label=self.label)
 
     def _lost_error(self, future: Future, exc: BaseException | None) -> BaseException:
         from distributed.scheduler import KilledWorker

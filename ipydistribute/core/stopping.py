@@ -43,6 +43,10 @@ class StopReport:
     seconds: float = 0.0
     problem: str = ""  # why the workers could not be asked at all
 
+    def stopped_anything(self) -> bool:
+        """Whether an item was running when the stop came (else only queued tasks were cancelled)."""
+        return bool(self.interrupted or self.restarted or self.no_nanny or self.silent or self.problem)
+
     def lines(self, items_done: int | None = None, items_total: int | None = None) -> list[str]:
         """One line per fact, for the cell's output."""
         head = f"{self.label} stopped in {self.seconds:.1f} s"
@@ -141,6 +145,8 @@ def expect_restart(client: Any, address: str, nanny: str) -> None:
 
 
 def _restart(client: Any, address: str, nanny: str) -> None:
+    if address in _restarting:  # asked already (a second stop of the same run)
+        return
     expect_restart(client, address, nanny)
 
     async def kill() -> None:

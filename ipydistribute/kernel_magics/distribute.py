@@ -173,7 +173,7 @@ class DistributeMagics(Magics):
             _say_stopped(run)
             raise
         live.join(5)
-        _say_stopped(run)  # the live view's Stop
+        _say_stopped(run)  # the live view's Stop, or a failure that stopped the other items
         value = run.result()
         warn_all(run.warnings)
         if out:
@@ -188,7 +188,7 @@ class DistributeMagics(Magics):
 
 def _say_stopped(run: Run) -> None:
     """Which items a stop interrupted and which workers it restarted, under the cell."""
-    if run.stopped is not None:
+    if run.stopped is not None and (run.state == "cancelled" or run.stopped.stopped_anything()):
         print("\n".join(run.stopped.lines(run.progress().items_done, run.items_total)), file=sys.stderr)
 
 
