@@ -185,3 +185,73 @@ def test_worker_killed_at_ninety_percent_recomputes_none_of_the_items_it_had_fin
     record("late-kill", f"40 items x 0.2 s, w1 killed with {len(home)} items home: "
            f"{sum(n - 1 for n in runs.values())} items ran again (all unfinished ones)")
     wait_for_workers(client, 2)
+
+
+# --- stopping long items on workers of separate processes (dask worker, with and without nanny) ------
+
+LONG_CELL = ("import time\nstarted = time.monotonic()\n"
+             "if x == 0:\n    time.sleep(60)  # C code: only a new process frees its thread\n"
+             "while time.monotonic() - started < 60:  # Python: a stop interrupts it\n    pass\nx")
+
+
+def _executing(client: Client, workers: list[str] | None = None) -> int:
+    counts = client.run(lambda dask_worker: len(dask_worker.state.executing), workers=workers, on_error="ignore")
+    return sum(counts.values())
+
+
+def _wait_until(check: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(0.05)
+
+
+def test_cancel_of_long_items_restarts_only_the_worker_stuck_in_c_code(faulty):
+    ip, p, client = faulty
+    before = worker_pids(client)
+    run = _run(ip, "x in range(2) --batch 1 --workers w1,w2", LONG_CELL)
+    _wait_until(lambda: _executing(client) == 2, 60, "both items run")
+    started = time.monotonic()
+    run.cancel()
+    cancelled = time.monotonic() - started
+    report = run.stop_report
+    assert report is not None and run.state == "cancelled"
+    assert [index for index, _, _ in report.interrupted] == [1]
+    assert len(report.restarted) == 1
+    worker, pid, items = report.restarted[0]
+    assert items == [(0, "0")] and pid in before.values()
+    after: dict[str, int] = {}
+
+    def back() -> bool:
+        after.clear()
+        after.update(worker_pids(client))
+        return len(after) == 2 and pid not in after.values()
+
+    _wait_until(back, 60, "the nanny brings the stuck worker back as a new process")
+    assert [name for name in before if before[name] != after[name]] == \
+        [name for name in before if before[name] == pid]  # the other worker kept its process
+    assert _executing(client) == 0
+    assert ip.run_cell_magic("distribute", "x in range(4) --view none", "x") == [0, 1, 2, 3]
+    record("interrupt", f"Run.cancel() on dask-worker processes (an item in time.sleep(60), one in a Python "
+           f"loop): returned in {cancelled:.2f} s; restarted pid {pid} only")
+
+
+def test_an_item_stuck_on_a_worker_without_nanny_is_reported_and_not_waited_for(faulty):
+    ip, p, client = faulty
+    p.start_worker("solo", nanny=False)
+    try:
+        wait_for_workers(client, 3)
+        run = _run(ip, "x in range(1) --batch 1 --workers solo", LONG_CELL)
+        _wait_until(lambda: _executing(client) == 1, 60, "the item runs")
+        started = time.monotonic()
+        run.cancel()
+        cancelled = time.monotonic() - started
+        report = run.stop_report
+        assert report is not None and [w for w, _ in report.no_nanny] and not report.restarted
+        line = run.stop_report.lines()[1]
+        assert "has no nanny to restart it" in line and "item #0 (0)" in line, line
+        assert cancelled < 30, f"cancel() took {cancelled:.1f} s"  # about the grace (1 s): no hang
+        assert ip.run_cell_magic("distribute", "x in range(4) --workers w1,w2 --view none", "x") == [0, 1, 2, 3]
+    finally:
+        p.kill_group(p.workers.pop("solo"))

@@ -2,7 +2,8 @@
 the items run, and while the reduction runs. Each time: KeyboardInterrupt in the cell, none of
 the cell's tasks left on the scheduler, the same worker processes, and the next cell works.
 
-(Interrupting a plain map run and kernel shutdown are in test_kernel_interrupt.py.)"""
+(Interrupting a plain map run, items stuck in C code and kernel shutdown are in
+test_kernel_interrupt.py.)"""
 
 from __future__ import annotations
 
@@ -27,8 +28,11 @@ def slow_items(n):
         yield i
 def slow_sum(values):
     values = list(values)
-    if len(values) > 1:  # only the reduce tasks of the tree are slow, not each one-item batch
-        time.sleep(8)
+    started = time.monotonic()
+    # only the reduce tasks of the tree are slow, not each one-item batch; a Python loop, which a
+    # stop interrupts (in time.sleep the stop would restart the worker, see test_kernel_interrupt)
+    while len(values) > 1 and time.monotonic() - started < 8:
+        pass
     return sum(values)
 """
 
@@ -74,7 +78,16 @@ PHASES: dict[str, tuple[str, str, Callable[[dict[str, str]], bool]]] = {
             "time.sleep(1)\nx", lambda s: _processing(s, "map")),
     "reduction": ("x in range(16) --batch 1 --reduce slow_sum --view none --name phase_red", "x",
                   lambda s: _processing(s, "reduce") and not _processing(s, "map")),
+    # items of 60 s in a Python loop: the stop must reach the running items, not only their tasks
+    "long items": ("x in range(4) --batch 1 --view none --name phase_long",
+                   "started = time.monotonic()\nwhile time.monotonic() - started < 60:\n    pass\nx",
+                   lambda s: _processing(s, "map")),
 }
+
+
+def _executing(observer: Client) -> int:
+    """Tasks the workers' threads run now (a cancelled task keeps its thread until it ends)."""
+    return sum(observer.run(lambda dask_worker: len(dask_worker.state.executing)).values())
 
 
 @pytest.mark.parametrize("phase", list(PHASES))
@@ -93,8 +106,9 @@ def test_interrupt_in_each_phase_cancels_the_cell_and_keeps_the_workers(session,
     stopped = time.monotonic() - interrupted
     assert reply.status == "error" and reply.ename == "RunStopped", reply.text
     gone = _wait_for(lambda: not _states(observer, name), 10, f"no task of {name} left on the scheduler")
+    free = _wait_for(lambda: _executing(observer) == 0, 10, "every worker thread free")
     record("interrupt", f"{phase}: KeyboardInterrupt {stopped:.2f} s after the interrupt, "
-           f"tasks gone {gone:.2f} s later")
+           f"tasks gone {gone:.2f} s later, worker threads free {free:.2f} s later")
 
     if phase == "submission":  # the driver stopped pulling items from the generator
         first = int(kernel.ok("pulled").value())

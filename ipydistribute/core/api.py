@@ -91,6 +91,7 @@ def distribute(func: Callable[[Any], Any], items: Iterable[Any], *,
                workers: list[str] | None = None, retries: int = 0, on_error: str = "raise",
                keep: bool = False, name: str = "distribute", checkpoint: str | os.PathLike[str] | None = None,
                seed: int | None = None,
+               timeout: float | None = None,
                wait: bool = True) -> Any:
     """Run ``func(item)`` for every item on the cluster; the same engine as ``%%distribute``.
 
@@ -99,7 +100,8 @@ def distribute(func: Callable[[Any], Any], items: Iterable[Any], *,
     tree). ``checkpoint`` is a directory where finished values are stored, so that a call again
     with the same function, items and directory computes only the rest. ``seed`` seeds ``random``,
     ``numpy.random`` (and torch) before each item from the seed and the item's index (see
-    :func:`ipydistribute.seed_item`). With ``wait=False`` it
+    :func:`ipydistribute.seed_item`). ``timeout``: seconds an item may run
+    before it fails with a timeout error (subject to ``on_error``). With ``wait=False`` it
     returns the :class:`~ipydistribute.core.run.Run` at once.
 
     >>> distribute(lambda x: x * x, range(4))
@@ -119,7 +121,7 @@ def distribute(func: Callable[[Any], Any], items: Iterable[Any], *,
     options = RunOptions(reduce=reduce, batch=size, gpu=gpu, resources=dict(resources or {}),
                          workers=workers, retries=retries, on_error=on_error, keep=keep, name=name,
                          checkpoint=check_directory(checkpoint) if checkpoint is not None else None,
-                         seed=check_seed(seed))
+                         seed=check_seed(seed), timeout=timeout)
     handle, _ = cluster_mod.current()
     assert handle is not None
     token = new_token()

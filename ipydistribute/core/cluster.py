@@ -21,6 +21,7 @@ import dask
 import psutil
 from distributed import Client, Nanny, Scheduler, SpecCluster
 from distributed.core import Status
+from distributed.deploy.cluster import Cluster
 
 from . import config
 from .dask_logs import keep_out_of_cells
@@ -114,6 +115,22 @@ class EmbeddedCluster(SpecCluster):
     async def scale_down(self, workers: Any) -> None:
         fixed = set(self._fixed())
         await super().scale_down([w for w in workers if w not in fixed])
+
+    def _update_worker_status(self, op: str, msg: Any) -> None:
+        """Keep the nanny of a worker that left while its nanny still runs: the nanny restarts it.
+
+        SpecCluster closes the nanny of a worker whose name is not back 15 s after it left
+        (``distributed.deploy.lost-worker-timeout``, meant for a job that died). A worker that a
+        stop or ``--timeout`` restarted is back in 1-5 s, but a check due from an earlier restart
+        can fall in that gap: 6 restarts 4 s apart lost both workers of a cluster for good.
+        """
+        if op == "remove":
+            name = self.scheduler_info["workers"].get(msg, {}).get("name")
+            nanny = self.workers.get(name)
+            if nanny is not None and nanny.status == Status.running:
+                Cluster._update_worker_status(self, op, msg)  # SpecCluster's without its timer
+                return
+        super()._update_worker_status(op, msg)
 
 
 def _nanny(threads: int, memory_limit: int | str, resources: dict[str, float] | None = None,

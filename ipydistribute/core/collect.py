@@ -42,6 +42,7 @@ class Collector:
         self._last_fetch = 0.0
         self._home_bytes = 0
         self._limit = config.nbytes("result-limit")
+        self._salvaged: dict[Hashable, BatchResult] = {}  # --keep: results whose worker restarted
         self.checkpoint = checkpoint  # where values are stored as they come home, and what was stored
 
     # --- while the run goes --------------------------------------------------------------------
@@ -81,6 +82,14 @@ class Collector:
         if self.checkpoint is not None:
             self.checkpoint[0].close()
 
+    def salvage(self, key: Hashable, result: BatchResult) -> None:
+        """The result of a task that ended with its worker (an item stuck past --timeout)."""
+        if self.options.keep:
+            self._salvaged[key] = result
+            return
+        self.ledger.salvage(key, result)
+        self._store(key)
+
     # --- at the end ----------------------------------------------------------------------------
 
     def value(self, mode: str, root: Future | None, reducer: bytes | None) -> Any:
@@ -91,7 +100,10 @@ class Collector:
             return self._reduced(root, reducer)
         if self.options.keep:
             lengths = [e.count for e in self.ledger.entries("map")]
-            return KeptResults(self.submitter.client, list(self.submitter.map_futures), lengths, self.label)
+            client = self.submitter.client
+            kept = [client.scatter(self._salvaged[f.key], hash=False) if f.key in self._salvaged else f
+                    for f in self.submitter.map_futures]
+            return KeptResults(client, kept, lengths, self.label)
         self.fetch(force=True)
         batches = self.ledger.results_in_order()
         failures = [f for batch in batches for f in batch.failures]

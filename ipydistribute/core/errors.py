@@ -202,3 +202,18 @@ class RunLostError(Exception):
 
     def _render_traceback_(self) -> list[str]:
         return [f"{type(self).__name__}: {self}"]
+
+
+class TaskCutShort(ItemError):
+    """A task whose item was stuck in C code past its ``--timeout``: the worker ended the task
+    with the timeout failure and is restarted by its nanny (at ``nanny``). ``result`` is the
+    whole batch (values and failures, the stuck item's included), or None under ``--on-error
+    raise`` and with a reducer."""
+
+    def __init__(self, failure: ItemFailure, result: Any = None, nanny: str | None = None):
+        super().__init__(failure)
+        self.result = result
+        self.nanny = nanny
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (TaskCutShort, (self.failure, self.result, self.nanny))

@@ -98,6 +98,16 @@ class Ledger:
             self._arrived.append(entry)
             self._lock.notify_all()
 
+    def salvage(self, key: Hashable, result: Any) -> None:
+        """A task that failed (its worker restarts) brought its batch's result back with the error."""
+        with self._lock:
+            entry = self._entries[key]
+            if entry.state == "failed":
+                self.tasks_failed -= 1
+                self.tasks_done += 1
+                self.items_done += entry.count
+        self.home(key, result)
+
     def cancel_open(self) -> list[Entry]:
         """Mark every task still submitted as cancelled; returns them."""
         with self._lock:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import math
 import secrets
 import threading
 import time
@@ -27,13 +28,14 @@ from distributed.spans import span
 from . import config, diagnose, plan
 from .checkpoint import CheckpointStore, Resume, resume, run_key
 from .collect import Collector
-from .errors import CellError, ItemError, ItemFailure, RunLostError, SpecError
+from .errors import CellError, ItemError, ItemFailure, RunLostError, SpecError, TaskCutShort
 from .events import Inbox, OutputRecord, router
 from .kept import KeptResults
 from .ledger import Ledger
 from .mapping import MapSubmission
 from .reduction import TreeReduction
 from .replay import attach_replay
+from .stopping import StopReport, expect_restart, stop_tasks, wait_for_restarts
 from .submit import Submitter
 from .task import Batch, Payload
 
@@ -56,6 +58,7 @@ class RunOptions:
     name: str | None = None
     checkpoint: str | None = None  # directory of stored item values (checked by checkpoint.check_directory)
     seed: int | None = None  # each item seeded from SeedSequence(seed) and its index (core/seeding.py)
+    timeout: float | None = None  # --timeout: seconds an item may run before it fails
     max_in_flight: int | None = None  # tasks in flight for a generator; None: 2 per thread
     fan_in: int = field(default_factory=lambda: int(config.get("fan-in")))
     target_task_seconds: float = field(default_factory=lambda: config.seconds("batch.target-duration"))
@@ -135,6 +138,7 @@ class Run:
         self._resumed = checkpoint[1] if checkpoint is not None else None
         if self._resumed is not None:
             self.ledger.items_done = len(self._resumed.done)
+        self.stop_report: StopReport | None = None  # what a stop interrupted and restarted
         self.span_id: str | None = None  # the Dask span of the run's tasks (see core/timing.py)
         self._driver = threading.Thread(target=self._drive, name=f"ipydistribute-run-{self.label}", daemon=True)
 
@@ -192,7 +196,7 @@ class Run:
         if self._done.is_set():
             return
         self.stopped.set()
-        self.submitter.cancel_all()
+        self._stop_tasks()
         with self._cond:
             self._cond.notify_all()
         if not self._driver.is_alive():
@@ -309,12 +313,25 @@ class Run:
             self.stopped.set()
             self.submitter.cancel_all()
 
+    def _stop_tasks(self) -> None:
+        """Cancel the run's tasks and stop its items running on workers (restarting a worker
+        whose item is stuck in C code)."""
+        self.stop_report = stop_tasks(self.client, self.token, list(self.submitter.futures.values()),
+                                      label=self.label)
+
     def _on_task_error(self, future: Future) -> None:
         try:  # keep what finished before the failure (a checkpoint stores it)
             self.collector.fetch(force=True)
         except Exception:  # the failure is what the user needs to see
             pass
         exc = future.exception()
+        if isinstance(exc, TaskCutShort) and exc.nanny:
+            expect_restart(self.client, exc.failure.worker, exc.nanny)
+        if isinstance(exc, TaskCutShort) and exc.result is not None and self.payload.reducer is None:
+            # an item stuck past --timeout under --on-error skip/collect: its worker restarts, so
+            # the batch's result came back with the error (nothing can stay on that worker)
+            self.collector.salvage(future.key, exc.result)
+            return
         if isinstance(exc, ItemError):
             self.failures.append(exc.failure)
             attach_replay([exc.failure], self.client, self.payload, self._items, self.mode)
@@ -322,7 +339,7 @@ class Run:
         else:
             self.error = diagnose.lost_error(self.client, self.label, future.key, self.ledger.get(future.key), exc)
         self.stopped.set()
-        self.submitter.cancel_all()
+        self._stop_tasks()  # the failed run's other running items would keep their workers busy
 
     def _wait_for_tasks(self) -> None:
         restricted = bool(self.options.workers or self.options.all_resources())
@@ -405,7 +422,11 @@ def start_run(client: Client, payload: Payload, items: Any, options: RunOptions,
         raise SpecError(f"--batch must be a positive number of items or 'auto', not {options.batch}")
     if not 0 <= options.retries <= MAX_RETRIES:
         raise SpecError(f"--retries must be between 0 and {MAX_RETRIES}, not {options.retries}")
+    if options.timeout is not None and not (isinstance(options.timeout, (int, float)) and not isinstance(
+            options.timeout, bool) and math.isfinite(options.timeout) and options.timeout > 0):
+        raise SpecError(f"--timeout takes a positive number of seconds, like --timeout 60, not {options.timeout!r}")
     _check_associative(options.reduce)
+    wait_for_restarts(client)  # workers a stop restarted: let them come back first
     threads, workers = diagnose.eligible_workers(client, options, starting=True)
     stored = _open_checkpoint(payload, items, options, mode) if options.checkpoint else None
     return Run(client, payload, items, options, mode, threads, workers, stored).start()
@@ -444,7 +465,8 @@ def make_payload(label: str, token: str, *, cell: Any = None, func: Callable[...
     return Payload(token=token, label=label, cell=cell,
                    func=cloudpickle.dumps(func) if func is not None else None,
                    captured=captured or {}, reducer=reducer, on_error=options.on_error,
-                   retries=options.retries, topic=topic, store_names=store_names, seed=options.seed)
+                   retries=options.retries, topic=topic, store_names=store_names, seed=options.seed,
+                   timeout=options.timeout)
 
 
 def warn_all(messages: list[str]) -> None:

@@ -26,6 +26,7 @@ from dask.sizeof import sizeof
 from . import item_output, localmodules, nesting, seeding
 from .cellfunc import CellCode, CompiledCell
 from .errors import ItemError, ItemFailure, safe_repr
+from .item_watch import watching
 
 #: Names a ``--all`` cell stored on this worker, seen by every later cell run here.
 WORKER_NAMESPACE: dict[str, Any] = {}
@@ -57,6 +58,7 @@ class Payload:
     modules: dict[str, Any] = field(default_factory=dict)  # the notebook's own modules, as source
     warning_filters: list[Any] | None = None  # the notebook's warnings.filters (core/item_output.py)
     show_figures: bool = False  # a matplotlib Figure as an item's value is also shown as an image
+    timeout: float | None = None  # --timeout: seconds an item may run (item_watch enforces it)
 
 
 class Batch:
@@ -472,7 +474,9 @@ def run_batch(batch: Batch | BatchResult, payload: Payload) -> BatchResult | Par
     error: ItemError | None = None
     attempts: dict[int, int] = {}  # offset -> retries used
     fold = _Fold(prepared, values, worker) if prepared.reducer is not None else None
-    with _captured(payload, worker, start, items, cursor):
+    elapsed = 0.0  # stays so if a stop ends the loop (watching swallows it)
+    # watching: a stop or --timeout reaches the item running in this thread
+    with _captured(payload, worker, start, items, cursor), watching(payload, cursor, start, items, worker):
         started = time.perf_counter()  # the items' own time: what auto batching sizes tasks by
         offset, count = 0, len(items)
         while offset < count:
@@ -567,7 +571,9 @@ def reduce_partials(partials: list[Partial], payload: Payload) -> Partial:
     count = sum(p.count for p in present)
     if not present:
         return Partial(_NOTHING, 0, failures, failure_count, 0.0)
-    value = present[0].value if len(present) == 1 else _reduce(prepared, [p.value for p in present], _worker_address())
+    with watching(payload):  # a stop reaches a long reducer here
+        value = present[0].value if len(present) == 1 else _reduce(prepared, [p.value for p in present],
+                                                                    _worker_address())
     return Partial(value, count, failures, failure_count, time.perf_counter() - started)
 
 

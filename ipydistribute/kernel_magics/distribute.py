@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -82,9 +83,10 @@ class DistributeMagics(Magics):
 
         The cell runs once per item, in a fresh namespace that holds the loop variable, the
         notebook's values it reads (sent at submit time) and the names set up with ``--all``.
-        Ctrl-C, or the view's Stop button, cancels every task of the cell and leaves the cluster
-        running. After a failed item, ``%debug`` re-runs it here in the kernel and opens pdb at its
-        failing line.
+        Ctrl-C, or the view's Stop button, cancels every task of the cell, stops the items running
+        (a worker whose item is stuck in C code is restarted by its nanny) and leaves the cluster
+        running; ``--timeout 600`` fails an item that runs longer than 600 s. After a failed item,
+        ``%debug`` re-runs it here in the kernel and opens pdb at its failing line.
         """
         head, option_text = split_options(line)
         args = parse_options(self.distribute, option_text)
@@ -138,6 +140,7 @@ class DistributeMagics(Magics):
                           resources=parse_resources(args.resources) if args.resources else {},
                           workers=workers, retries=args.retries, on_error=args.on_error,
                           keep=args.keep, name=args.name, seed=check_seed(args.seed),
+                          timeout=_seconds(args.timeout, "--timeout"),
                           checkpoint=check_directory(args.checkpoint) if args.checkpoint is not None else None)
 
     def _evaluate(self, expression: str, what: str, local_ns: dict[str, Any] | None = None) -> Any:
@@ -188,8 +191,10 @@ class DistributeMagics(Magics):
         except KeyboardInterrupt:  # the notebook's interrupt: one line, no engine frames
             run.cancel()
             live.join(2)
+            _say_stopped(run)
             raise stopped_error(run) from None
         live.join(5)
+        _say_stopped(run)  # the live view's Stop, or a failure that stopped the other items
         if run.state == "cancelled":  # the view's Stop button
             raise stopped_error(run)
         value = run.result()
@@ -202,6 +207,21 @@ class DistributeMagics(Magics):
     def _store(self, run: Run, out: str) -> None:
         if run.error is None:
             self.shell.user_ns[out] = run.value
+
+
+def _say_stopped(run: Run) -> None:
+    """Which items a stop interrupted and which workers it restarted, under the cell."""
+    if run.stop_report is not None and (run.state == "cancelled" or run.stop_report.stopped_anything()):
+        print("\n".join(run.stop_report.lines(run.progress().items_done, run.items_total)), file=sys.stderr)
+
+
+def _seconds(text: str | None, option: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise SpecError(f"{option} takes a number of seconds, like {option} 60, not {text!r}") from None
 
 
 def _view_kind(view: str | None) -> str:

@@ -26,6 +26,8 @@ def run_options(func: F) -> F:
         argument("--retries", metavar="N", type=int, default=0,
                  help="run an item that raised again, up to N times (only that item; a dead worker's "
                  "unfinished items always run again elsewhere)"),
+        argument("--timeout", metavar="SECONDS", help="an item running longer fails with a timeout error "
+                 "(subject to --on-error); an item stuck in C code gets its worker process restarted"),
         argument("--on-error", metavar="raise|skip|collect", default="raise", dest="on_error",
                  help="raise: stop at the first failure (default); skip: drop failed items and warn; "
                  "collect: return the failures in place of their values"),
