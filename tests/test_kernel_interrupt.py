@@ -93,8 +93,8 @@ def test_ctrl_c_stops_long_items_and_restarts_only_the_worker_stuck_in_c_code():
         interrupted = time.monotonic()
         reply = kernel.collect(msg_id, timeout=60)
         raised = time.monotonic() - interrupted
-        assert reply.status == "error" and reply.ename == "KeyboardInterrupt", reply.text
-        assert raised < 20, f"KeyboardInterrupt came {raised:.1f} s after Ctrl-C"  # 56 s before the fix
+        assert reply.status == "error" and reply.ename == "RunStopped", reply.text
+        assert raised < 20, f"the cell ended {raised:.1f} s after Ctrl-C"  # 56 s before the fix
         # the cell says what it stopped: the Python loop interrupted, the sleeper's worker restarted
         assert "interrupted item #1" in reply.text, reply.text
         restarted = [int(pid) for pid in re.findall(r"restarted worker \S+ \(pid (\d+)\)", reply.text)]
