@@ -277,11 +277,23 @@ class Run:
 
     def _on_task_done(self, future: Future) -> None:
         with self._cond:
+            if self.ended is not None:  # a cancelled task reporting late: nothing to account for
+                return
             self._ended_futures.append(future)
             self._cond.notify_all()
 
     def pump(self, timeout: float) -> None:
-        """Handle the tasks that ended (waiting up to ``timeout`` for one); raises the run's error."""
+        """Handle the tasks that ended (waiting up to ``timeout`` for one); raises the run's error.
+
+        No future is a local of this frame when it raises: the error's traceback keeps its frames,
+        and a CellError kept as the notebook's last error would keep those tasks on the cluster."""
+        self._account_all(self._take_ended(timeout))
+        if self.error is not None:
+            raise self.error
+        if not self.stopped.is_set():
+            self.collector.fetch()
+
+    def _take_ended(self, timeout: float) -> list[Future]:
         with self._cond:
             if not self._ended_futures and timeout > 0:
                 self._cond.wait(timeout)
@@ -289,12 +301,11 @@ class Run:
             # failure among the same ended tasks stops the run.
             ended = sorted(self._ended_futures, key=lambda f: f.status != "finished")
             self._ended_futures.clear()
+        return ended
+
+    def _account_all(self, ended: list[Future]) -> None:
         for future in ended:
             self._account(future)
-        if self.error is not None:
-            raise self.error
-        if not self.stopped.is_set():
-            self.collector.fetch()
 
     def _account(self, future: Future) -> None:
         status = future.status
@@ -371,6 +382,7 @@ class Run:
             self.state = state
             self.ended = time.time()
             callbacks, self._done_callbacks = self._done_callbacks, []
+            self._ended_futures.clear()
         if state != "finished":
             self.ledger.cancel_open()
         self.collector.close()
