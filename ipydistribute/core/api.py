@@ -80,7 +80,7 @@ def _check_environment(handle: cluster_mod.ClusterHandle, payload: Payload, opti
     """On a cluster the kernel did not start: the modules the run needs, on the workers it may use."""
     if handle.kind in ("local", "worker"):
         return
-    _, workers = eligible_workers(handle.client, options)
+    _, workers = eligible_workers(handle.client, options, starting=True)  # a new cluster: its first worker
     pickles = [*payload.captured.values(), payload.func or b"", payload.reducer or b""]
     envcheck.check(handle.client, handle.kind, workers, envcheck.modules_to_check(source, pickles, payload.modules))
 
