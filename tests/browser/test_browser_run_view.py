@@ -38,8 +38,10 @@ def test_live_view_moves_and_freezes_into_a_picture(app, request, page, artifact
     path = write_notebook(server.root / f"run-view-{app}.ipynb", CELLS)
     open_notebook(page, server, path.name)
     run_all(page)
+    # A reduction submits its first map tasks, measures the first partial, then the rest: wait
+    # until all 48 are on the cluster and some, not all, are done.
     page.wait_for_function(
-        f"() => {{ const p = ({PROGRESS})(); return p && p[0] > 0 && p[0] < p[1]; }}",
+        f"() => {{ const p = ({PROGRESS})(); return p && p[0] > 0 && p[0] < p[1] && p[1] == 48; }}",
         timeout=120_000)
     page.wait_for_function(f"() => ({LIVE_PICTURE})() > 0", timeout=30_000)
     done, total = page.evaluate(PROGRESS)
