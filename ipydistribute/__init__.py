@@ -19,10 +19,11 @@ _LAZY = {
     "RunLostError": ".core.errors",
     "SpecError": ".core.errors",
     "Run": ".core.run",
-    "RunOptions": ".core.run",
+    "RunOptions": ".core.options",
     "KeptResults": ".core.kept",
     "seed_item": ".core.seeding",
     "detect_gpus": ".core.gpus",
+    "distribute": ".core.api",  # the function itself: its typed signature is the one IDEs show
 }
 
 __all__ = [
@@ -51,10 +52,12 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from .core.api import distribute
     from .core.errors import CellError, ItemFailure, RunLostError, SpecError
     from .core.gpus import detect_gpus
     from .core.kept import KeptResults
-    from .core.run import Run, RunOptions
+    from .core.options import RunOptions
+    from .core.run import Run
     from .core.seeding import seed_item
 
 
@@ -68,13 +71,6 @@ def unload_ipython_extension(shell: Any) -> None:
     from .extension import unload_ipython_extension as unload
 
     unload(shell)
-
-
-def distribute(func: Any, items: Any, **options: Any) -> Any:
-    """Run ``func(item)`` for every item on the cluster (see :func:`ipydistribute.core.api.distribute`)."""
-    from .core.api import distribute as run
-
-    return run(func, items, **options)
 
 
 def start(**options: Any) -> Any:

@@ -153,7 +153,9 @@ def test_million_item_generator_is_streamed_with_bounded_memory(ip):
 
 @pytest.mark.parametrize("reduce", [None, sum], ids=["map", "reduce"])
 def test_auto_batching_times_its_probe_without_an_event_topic(client, reduce):
-    from ipydistribute.core.run import RunOptions, make_payload, new_token, start_run
+    from ipydistribute.core.keys import new_token
+    from ipydistribute.core.options import RunOptions
+    from ipydistribute.core.run import make_payload, start_run
 
     options = RunOptions(reduce=reduce)
     payload = make_payload("notopic", new_token(), func=abs, options=options, topic=None)

@@ -11,6 +11,7 @@ from IPython.core.error import UsageError
 
 from ipydistribute.core.cellfunc import CellCode, parse_target
 from ipydistribute.core.errors import SpecError
+from ipydistribute.core.options import OPTIONS
 from ipydistribute.kernel_magics.distribute import DistributeMagics
 from ipydistribute.kernel_magics.parse import (
     parse_batch,
@@ -49,9 +50,9 @@ def _parse_line(line: str, cell: bool) -> None:
     head, option_text = split_options(line)
     args = parse_options(DistributeMagics.distribute, option_text)
     parse_loop(head) if cell else parse_comprehension(head)
-    parse_batch(args.batch)
-    if args.resources:
-        parse_resources(args.resources)
+    for option in OPTIONS:
+        if option.keyword not in ("reduce", "checkpoint", "view"):  # evaluated, written, configured: not parsing
+            option.from_text(getattr(args, option.keyword))
 
 
 @SETTINGS

@@ -35,7 +35,7 @@ import cloudpickle
 
 from .errors import SpecError, describe_error, safe_repr, type_name
 from .fingerprint import fingerprint
-from .task import Payload
+from .wire import Payload
 
 #: First bytes of a segment: the format, so a foreign or future file is recognised.
 SEGMENT_MAGIC = b"ipydistribute-checkpoint 1\n"

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import counted
-from .gpus import WORKER_INFO_KEY
+from .gpus import WORKER_INFO_KEY, simulated_gpu
 
 if TYPE_CHECKING:
     from .cluster import ClusterHandle
@@ -118,7 +118,7 @@ def worker_row(address: str, info: dict[str, Any], kind: str = "remote") -> Work
     resources = {str(k): float(v) for k, v in (info.get("resources") or {}).items()}
     facts = info.get(WORKER_INFO_KEY) or {}
     name = str(info.get("name", address))
-    simulated = bool(facts.get("simulated_gpu")) or (not facts and name.startswith("simgpu-"))
+    simulated = simulated_gpu(facts, name)
     gpu = ("simulated" if simulated else "real") if resources.get("GPU") else ""
     counts = metrics.get("task_counts") or {}
     row: dict[str, Any] = dict(

@@ -18,10 +18,10 @@ from .errors import ItemFailure, SpecError, safe_repr
 from .kept import KeptResults, KeptValue
 from .ledger import Ledger
 from .submit import Submitter
-from .task import BatchResult, Partial
+from .wire import BatchResult, Partial
 
 if TYPE_CHECKING:
-    from .run import RunOptions
+    from .options import RunOptions
 
 #: Finished map tasks are fetched together at most this often (one round trip per fetch: 10,000
 #: one-item tasks would otherwise cost a round trip each).

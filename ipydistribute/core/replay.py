@@ -26,7 +26,7 @@ import cloudpickle
 
 from .errors import ItemFailure, SpecError, safe_repr
 from .kept import KeptResults
-from .task import Payload
+from .wire import Payload
 
 _ENGINE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

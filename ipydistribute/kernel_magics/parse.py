@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ast
 import io
-import math
 import tokenize
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +17,10 @@ from IPython.core.magic_arguments import parse_argstring
 
 from ..core.cellfunc import parse_target
 from ..core.errors import SpecError, shorten
+from ..core.options import parse_batch, parse_resources
+
+__all__ = ["LoopSpec", "parse_batch", "parse_comprehension", "parse_loop", "parse_options", "parse_resources",
+           "split_options", "take_expression_option"]
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,9 @@ def parse_comprehension(head: str) -> LoopSpec:
                         "e.g. `for x in [v for v in items if v > 0]`")
     source = f"({head}\n)"
     gen = node.generators[0]
-    segment = lambda n: ast.get_source_segment(source, n)  # noqa: E731
+    def segment(node: ast.AST) -> str | None:
+        return ast.get_source_segment(source, node)
+
     return LoopSpec(segment(gen.target), segment(gen.iter), segment(node.elt))
 
 
@@ -197,32 +202,3 @@ def parse_options(magic: Callable[..., Any], text: str) -> Any:
         if value is not None:
             setattr(args, name, check_reducer(value) if name == "reduce" else value)
     return args
-
-
-def parse_resources(text: str) -> dict[str, float]:
-    """``"GPU=1,MEMORY=4e9"`` -> ``{"GPU": 1.0, "MEMORY": 4e9}``."""
-    resources: dict[str, float] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        name, sep, value = part.partition("=")
-        try:
-            amount = float(value)
-        except ValueError:
-            amount = -1.0
-        if not sep or not name.strip().isidentifier() or not math.isfinite(amount) or amount <= 0:
-            raise SpecError(f"--resources takes NAME=AMOUNT pairs like \"GPU=1,MEMORY=4e9\", not {part!r}")
-        resources[name.strip()] = amount
-    if not resources:
-        raise SpecError("--resources is empty: write it like \"GPU=1\"")
-    return resources
-
-
-def parse_batch(text: str) -> int | None:
-    if text == "auto":
-        return None
-    try:
-        size = int(text)
-    except ValueError:
-        raise SpecError(f"--batch takes a number of items or 'auto', not {text!r}") from None
-    if size < 1:
-        raise SpecError(f"--batch must be at least 1 item, not {size}")
-    return size
