@@ -15,7 +15,8 @@ from .diagnose import eligible_workers
 from .errors import SpecError, describe_error, type_name
 from .events import output_topic
 from .keys import new_token
-from .options import OnError, RunOptions, check_label, make_run_options
+from .kinds import Mode, OnError
+from .options import RunOptions, check_label, make_run_options
 from .run import Run, make_payload, start_run, warn_all
 from .wire import Payload
 
@@ -43,7 +44,7 @@ def capture(names: Iterable[str], namespace: Mapping[str, Any],
 
 
 def run_cell(cell: CellCode, captured: dict[str, bytes], items: Any, options: RunOptions, *,
-             mode: str, label: str) -> Run:
+             mode: Mode, label: str) -> Run:
     """Start a run of a notebook cell: once per item (map), once (single) or once per worker (all)."""
     handle, _ = cluster_mod.current()
     assert handle is not None

@@ -12,3 +12,5 @@ ViewKind = Literal["full", "progress", "none"]
 Mode = Literal["map", "single", "all"]
 #: A run's state, as Run.state and Progress.state say it.
 RunState = Literal["pending", "running", "finished", "error", "cancelled"]
+#: A run's state as a view shows it: "stopping" between the Stop button and the run's end.
+ShownState = RunState | Literal["stopping"]

@@ -25,10 +25,9 @@ from typing import Any, Literal, get_args
 from . import config
 from .checkpoint import check_directory
 from .errors import SpecError, safe_repr, type_name
+from .kinds import OnError, ViewKind
 from .seeding import check_seed
 
-OnError = Literal["raise", "skip", "collect"]
-ViewKind = Literal["full", "progress", "none"]
 ON_ERROR: tuple[OnError, ...] = get_args(OnError)
 VIEWS: tuple[ViewKind, ...] = get_args(ViewKind)
 MAX_RETRIES = 1000

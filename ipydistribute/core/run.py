@@ -29,6 +29,7 @@ from .collect import Collector
 from .errors import CellError, ItemError, ItemFailure, RunLostError, SpecError, TaskCutShort
 from .events import Inbox, OutputRecord, router
 from .kept import KeptResults
+from .kinds import Mode, RunState
 from .ledger import Ledger
 from .mapping import MapSubmission
 from .options import RunOptions
@@ -45,7 +46,7 @@ class Progress:
 
     label: str
     token: str
-    state: str  # pending, running, finished, error, cancelled
+    state: RunState
     items_total: int | None
     items_done: int
     tasks_submitted: int
@@ -66,7 +67,7 @@ class Run:
     """
 
     def __init__(self, client: Client, payload: Payload, items: Any, options: RunOptions,
-                 mode: str, threads: int, workers: list[str],
+                 mode: Mode, threads: int, workers: list[str],
                  checkpoint: tuple[CheckpointStore, Resume] | None = None):
         self.client = client
         self.payload = payload
@@ -81,7 +82,7 @@ class Run:
             len(workers) if mode == "all" else 1 if mode == "single"
             else len(items) if isinstance(items, KeptResults) else plan.sized_length(items)
         )
-        self.state = "pending"
+        self.state: RunState = "pending"
         self.started = time.time()
         self.ended: float | None = None
         self.error: BaseException | None = None
@@ -328,7 +329,7 @@ class Run:
         except SpecError as exc:
             raise diagnose.workers_gone_error(self.label, exc, self.ledger.open_items()) from None
 
-    def _finish(self, state: str, error: BaseException | None = None) -> None:
+    def _finish(self, state: RunState, error: BaseException | None = None) -> None:
         with self._cond:
             if self._done.is_set():
                 return
@@ -377,7 +378,7 @@ def _check_associative(reducer: Any) -> None:
                         "item (value, 1), --reduce with a pairwise sum) and finish in the notebook")
 
 
-def start_run(client: Client, payload: Payload, items: Any, options: RunOptions, mode: str = "map") -> Run:
+def start_run(client: Client, payload: Payload, items: Any, options: RunOptions, mode: Mode = "map") -> Run:
     """Check the options against the cluster and start a :class:`Run` (it runs in the background)."""
     # the options were checked when the RunOptions was made (core/options.py)
     _check_associative(options.reduce)
@@ -388,7 +389,7 @@ def start_run(client: Client, payload: Payload, items: Any, options: RunOptions,
 
 
 def _open_checkpoint(payload: Payload, items: Any, options: RunOptions,
-                     mode: str) -> tuple[CheckpointStore, Resume]:
+                     mode: Mode) -> tuple[CheckpointStore, Resume]:
     """The run's store in ``--checkpoint DIR`` and what it already holds; says in one line when
     the run resumes, or when the cell or its data changed since the stored run."""
     assert options.checkpoint is not None

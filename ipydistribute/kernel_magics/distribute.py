@@ -16,6 +16,7 @@ from ..core import api, cluster, monitor
 from ..core.cellfunc import CellCode
 from ..core.errors import SpecError, shorten
 from ..core.kept import KeptResults
+from ..core.kinds import Mode
 from ..core.options import OPTIONS, make_run_options
 from ..core.run import Run, warn_all
 from ..core.stopped import stopped_error
@@ -107,7 +108,7 @@ class DistributeMagics(Magics):
         items = self._items(spec, local_ns)
         captured = api.capture(code.read_names, {**self.shell.user_ns, **(local_ns or {})}, self.shell.user_ns_hidden)
         self._ensure_cluster(view)
-        mode = "all" if args.all_workers else "single" if spec.target is None else "map"
+        mode: Mode = "all" if args.all_workers else "single" if spec.target is None else "map"
         run = api.run_cell(code, captured, items, options, mode=mode, label=label)
         return self._finish(run, view, out, args.nowait, code.has_value or mode == "all")
 
