@@ -18,7 +18,8 @@ from typing import Any
 import cloudpickle
 from distributed import Client
 
-from . import gpus, keys, scheduler_plugin
+from . import keys, scheduler_plugin
+from .cluster_snapshot import WorkerRow, worker_row
 from .keys import parse_key
 from .scheduler_plugin import (
     CODES,
@@ -31,13 +32,14 @@ from .scheduler_plugin import (
     snapshot_on_scheduler,
 )
 
-__all__ = ["CODES", "STATES", "TASK_LIMIT", "Bar", "GroupSnapshot", "RunMonitor", "Snapshot", "WorkerSnapshot",
+__all__ = ["CODES", "STATES", "TASK_LIMIT", "Bar", "GroupSnapshot", "RunMonitor", "Snapshot", "WorkerRow",
            "ensure_plugin", "parse_key"]
 
+
 def register_by_value() -> None:
-    """Ship the plugin's code (and the two modules it needs) to the scheduler, which need not
+    """Ship the plugin's code (and the key format it reads) to the scheduler, which need not
     have ipydistribute installed."""
-    for module in (scheduler_plugin, keys, gpus):
+    for module in (scheduler_plugin, keys):
         if module.__name__ not in cloudpickle.list_registry_pickle_by_value():
             cloudpickle.register_pickle_by_value(module)
 
@@ -103,30 +105,12 @@ class Bar:
 
 
 @dataclass
-class WorkerSnapshot:
-    address: str
-    name: str
-    nthreads: int
-    cpu: float
-    memory: int
-    memory_limit: int
-    processing: int
-    resources: dict[str, float]
-    simulated_gpu: bool
-    gpu: dict[str, Any] | None
-
-    @property
-    def has_gpu_resource(self) -> bool:
-        return float(self.resources.get("GPU", 0) or 0) > 0
-
-
-@dataclass
 class Snapshot:
     """What a view draws: the run's groups, new task stream bars, and the workers now."""
 
     now: float
     groups: list[GroupSnapshot]
-    workers: list[WorkerSnapshot]
+    workers: list[WorkerRow]
     new_bars: list[Bar]
     lanes: list[tuple[str, int]]
     task_time: float
@@ -198,7 +182,7 @@ class RunMonitor:
         groups = [GroupSnapshot(g["name"], g["role"], g["counts"], g["deps"], g["duration"],
                                 g["start"], g["stop"], g["states"], _edges(g["edges"]))
                   for g in raw["groups"]]
-        workers = [WorkerSnapshot(**w) for w in raw["workers"]]
+        workers = [worker_row(address, info) for address, info in raw["workers"].items()]
         bars = [Bar(*b) for b in raw["stream"]]
         return Snapshot(raw["now"], groups, workers, bars, [(w, t) for w, t in raw["lanes"]],
                         raw["task_time"], raw["first_start"], raw["last_stop"], raw["total"],

@@ -7,9 +7,9 @@ asks for a snapshot of one token a few times a second.
 
 This module travels by value: the client pickles its code to the scheduler
 (``monitor.register_by_value``), which need not have ipydistribute installed. So it imports only
-the standard library, Dask, and two modules of ours that travel with it and import only the
-standard library themselves: :mod:`.keys` (the key format) and :mod:`.gpus` (the
-simulated-GPU rule).
+the standard library, Dask, and one module of ours that travels with it and imports only the
+standard library itself: :mod:`.keys` (the key format). Workers go back as Dask describes them
+(``WorkerState.identity``), so the client reads them as it reads ``scheduler_info()``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from typing import Any
 
 from distributed.diagnostics.plugin import SchedulerPlugin
 
-from .gpus import WORKER_INFO_KEY, simulated_gpu
 from .keys import parse_key
 
 PLUGIN_NAME = "ipydistribute-monitor"
@@ -205,27 +204,18 @@ class RunMonitorPlugin(SchedulerPlugin):
     def forget(self, token: str) -> None:
         self.runs.pop(token, None)
 
-    def _workers(self, wanted: list[str] | None) -> list[dict[str, Any]]:
-        rows = []
+    def _workers(self, wanted: list[str] | None) -> dict[str, dict[str, Any]]:
+        """Each worker as Dask's ``scheduler_info()`` gives it (its ``identity``), with only the
+        metrics a view shows: the client reads it with ``cluster_snapshot.worker_row``, as the
+        cluster widget does."""
+        rows = {}
         for address, ws in self.scheduler.workers.items():
             if wanted is not None and address not in wanted:
                 continue
-            metrics = ws.metrics or {}
-            gpu = metrics.get("gpu")
-            gpu_info = (ws.extra or {}).get("gpu") or {}
-            rows.append({
-                "address": address, "name": str(ws.name), "nthreads": ws.nthreads,
-                "cpu": float(metrics.get("cpu", 0.0)),
-                "memory": int(metrics.get("memory", 0) or 0),
-                "memory_limit": int(ws.memory_limit or 0),
-                "processing": len(ws.processing),
-                "resources": dict(ws.resources or {}),
-                "simulated_gpu": simulated_gpu((ws.extra or {}).get(WORKER_INFO_KEY), str(ws.name)),
-                "gpu": ({"utilization": gpu.get("utilization"),
-                         "memory_used": gpu.get("memory-used"),
-                         "memory_total": gpu_info.get("memory-total"),
-                         "name": gpu_info.get("name")} if isinstance(gpu, dict) else None),
-            })
+            info = ws.identity()
+            metrics = info.get("metrics") or {}
+            info["metrics"] = {k: metrics[k] for k in ("cpu", "memory", "task_counts", "gpu") if k in metrics}
+            rows[address] = info
         return rows
 
 
