@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from waiting import wait_until
 
 DASK = str(Path(sys.executable).with_name("dask"))
 
@@ -108,8 +109,4 @@ def kill_pid(pid: int, owner_pids: set[int]) -> bool:
 
 
 def wait_for_workers(client: Any, n: int, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while len(client.scheduler_info(n_workers=-1)["workers"]) < n:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"fewer than {n} workers after {timeout} s")
-        time.sleep(0.2)
+    wait_until(lambda: len(client.scheduler_info(n_workers=-1)["workers"]) >= n, timeout, f"{n} workers")

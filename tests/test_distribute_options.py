@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+from waiting import wait_until
 
 from ipydistribute.core.kept import KeptResults
 from ipydistribute.core.run import Run
@@ -87,18 +88,13 @@ def test_nowait_returns_a_handle_and_out_is_set_when_done(ip):
 
 def test_nowait_cancel_removes_the_tasks(ip, client):
     run = ip.run_cell_magic("distribute", "x in range(40) --nowait --batch 1", "import time\ntime.sleep(0.5)\nx")
-    time.sleep(1)
+    wait_until(lambda: run.progress().items_done >= 1, 60, "the first item of the run")
     run.cancel()
     assert run.wait(10)
     assert run.state == "cancelled"
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        left = client.run_on_scheduler(lambda dask_scheduler, token=run.token: [
-            k for k in dask_scheduler.tasks if isinstance(k, tuple) and token in str(k[0])])
-        if not left:
-            break
-        time.sleep(0.1)
-    assert left == []
+    wait_until(lambda: not client.run_on_scheduler(lambda dask_scheduler, token=run.token: [
+        k for k in dask_scheduler.tasks if isinstance(k, tuple) and token in str(k[0])]),
+        10, "the run's tasks gone from the scheduler")
     assert ip.run_cell_magic("distribute", "x in range(3)", "x") == [0, 1, 2]
 
 

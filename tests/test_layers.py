@@ -6,6 +6,10 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.fast  # no cluster, kernel or browser: `make test-fast`
+
 PACKAGE = Path(__file__).parent.parent / "ipydistribute"
 
 
@@ -74,3 +78,12 @@ def test_no_two_modules_import_each_other():
     pairs = sorted({tuple(sorted((a, b))) for a, deps in graph.items() for b in deps
                     if a in graph.get(b, ()) and not (a == "ipydistribute" or b == "ipydistribute")})
     assert not pairs, f"modules that import each other: {pairs}"
+
+
+def test_no_two_classes_share_a_name():
+    where: dict[str, list[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                where.setdefault(node.name, []).append(str(path.relative_to(PACKAGE)))
+    assert not {name: paths for name, paths in where.items() if len(paths) > 1}

@@ -14,6 +14,8 @@ from ipydistribute.core.options import RunOptions
 from ipydistribute.core.run import make_payload
 from ipydistribute.core.task import Batch, BatchResult, Partial, run_batch
 
+pytestmark = pytest.mark.fast  # no cluster, kernel or browser: `make test-fast`
+
 
 def test_ledger_counts_items_once_and_knows_which_are_open():
     ledger = Ledger()

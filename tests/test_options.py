@@ -18,6 +18,8 @@ from ipydistribute.core.errors import SpecError
 from ipydistribute.kernel_magics.distribute import DistributeMagics
 from ipydistribute.kernel_magics.parse import parse_options
 
+pytestmark = pytest.mark.fast  # no cluster, kernel or browser: `make test-fast`
+
 DOC = Path(__file__).parent.parent / "docs" / "distribute.md"
 
 

@@ -44,6 +44,8 @@ cell_text = st.one_of(
              max_size=20).map("".join),
 )
 
+pytestmark = pytest.mark.fast  # no cluster, kernel or browser: `make test-fast`
+
 
 def _parse_line(line: str, cell: bool) -> None:
     """What %%distribute does with its line before it touches the namespace or the cluster."""

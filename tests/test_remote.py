@@ -109,12 +109,12 @@ def make_certificates(folder: Path) -> dict[str, Path]:
 @pytest.fixture
 def detached() -> Iterator[None]:
     """This test's connections replace the current cluster; the session's comes back after."""
-    saved = cluster_mod._current
-    cluster_mod._set_current(None)
+    saved = cluster_mod.chosen()
+    cluster_mod.use(None)
     yield
-    if cluster_mod._current is not saved:  # close only what the test made
+    if cluster_mod.chosen() is not saved:  # close only what the test made
         cluster_mod.stop()
-    cluster_mod._set_current(saved)
+    cluster_mod.use(saved)
     if saved is not None and saved.alive():
         ensure_default_client(saved.client)
 
@@ -148,7 +148,7 @@ def tls_cluster(tmp_path_factory: Any, certificates: dict[str, Path]) -> Iterato
 def test_connect_runs_cells_on_the_remote_workers(ip: Any, detached: None, tcp_cluster: DaskProcesses,
                                                   capsys: Any) -> None:
     ip.run_line_magic("cluster", f"connect {tcp_cluster.address}")
-    handle = cluster_mod._current
+    handle = cluster_mod.chosen()
     assert handle is not None and handle.kind == "remote" and handle.address == tcp_cluster.address
     handle.client.wait_for_workers(1, timeout=60)
     out = capsys.readouterr().out
@@ -174,7 +174,7 @@ def test_a_remote_cluster_cannot_be_scaled_and_the_widget_says_why(ip: Any, deta
     assert "remote-0" in view._table.value or take(handle).workers == ()
     view._stop.click()  # disconnects: the remote scheduler and worker keep running
     view.join(10)
-    assert not view.poller.thread.is_alive() and cluster_mod._current is None
+    assert not view.poller.thread.is_alive() and cluster_mod.chosen() is None
     view.close()
     assert all(p.poll() is None for p in tcp_cluster.procs)
     again = cluster_mod.connect(tcp_cluster.address)
@@ -188,7 +188,7 @@ def test_tls_with_the_right_certificates_runs_cells(ip: Any, detached: None, tls
     assert tls_cluster.address.startswith("tls://127.0.0.1:")
     ip.run_line_magic("cluster", f"connect {tls_cluster.address} --tls-ca-file {c['ca']} "
                                  f"--tls-cert {c['client']} --tls-key {c['client-key']}")
-    handle = cluster_mod._current
+    handle = cluster_mod.chosen()
     assert handle is not None
     handle.client.wait_for_workers(1, timeout=60)
     assert ip.run_cell_magic("distribute", "x in range(4) --batch 1 --view none", WHO) == ["remote-0"] * 4
@@ -210,6 +210,6 @@ def test_tls_without_a_client_certificate_is_refused_clearly(ip: Any, detached: 
         assert "\n" not in message and tls_cluster.address in message, what
         assert "--tls-cert" in message and "--tls-key" in message, what
         assert "BEGIN" not in message, what
-        assert cluster_mod._current is None, what
+        assert cluster_mod.chosen() is None, what
     with pytest.raises(UsageError, match="cannot reach the scheduler|refused"):  # TLS spoken to a TCP port
         ip.run_line_magic("cluster", f"connect tcp://{tls_cluster.address[len('tls://'):]} --timeout 2")

@@ -43,11 +43,10 @@ def capture(names: Iterable[str], namespace: Mapping[str, Any],
     return captured
 
 
-def run_cell(cell: CellCode, captured: dict[str, bytes], items: Any, options: RunOptions, *,
-             mode: Mode, label: str) -> Run:
-    """Start a run of a notebook cell: once per item (map), once (single) or once per worker (all)."""
-    handle, _ = cluster_mod.current()
-    assert handle is not None
+def run_cell(handle: cluster_mod.ClusterHandle, cell: CellCode, captured: dict[str, bytes], items: Any,
+             options: RunOptions, *, mode: Mode, label: str) -> Run:
+    """Start a run of a notebook cell on ``handle``'s cluster: once per item (map), once (single)
+    or once per worker (all)."""
     token = new_token()
     payload = make_payload(label, token, cell=cell, captured=captured, options=options,
                            topic=output_topic(handle.client), store_names=(mode == "all"))

@@ -30,7 +30,7 @@ from .gpus import SIMULATED_ENV, GPUInfo, GPUState, detect_gpus
 from .security import describe, needs_tls, tls_security
 
 __all__ = [
-    "ClusterHandle", "SIMULATED_ENV", "adapt", "connect", "current", "new", "restart", "scale",
+    "ClusterHandle", "SIMULATED_ENV", "adapt", "chosen", "connect", "current", "new", "restart", "scale",
     "scale_blocked", "start_local", "stop", "use",
 ]
 
@@ -393,6 +393,12 @@ def current(start: bool = True, announce: Callable[[str], None] | None = None,
         if not start:
             return None, False
         return start_local(announce=announce), True
+
+
+def chosen() -> ClusterHandle | None:
+    """The cluster set now (by start, connect, use or a run), without looking further or starting one."""
+    with _lock:
+        return _current
 
 
 def use(target: Any) -> ClusterHandle | None:

@@ -107,9 +107,9 @@ class DistributeMagics(Magics):
                             "end the cell with the value, e.g. `result`")
         items = self._items(spec, local_ns)
         captured = api.capture(code.read_names, {**self.shell.user_ns, **(local_ns or {})}, self.shell.user_ns_hidden)
-        self._ensure_cluster(view)
+        handle = self._ensure_cluster(view)
         mode: Mode = "all" if args.all_workers else "single" if spec.target is None else "map"
-        run = api.run_cell(code, captured, items, options, mode=mode, label=label)
+        run = api.run_cell(handle, code, captured, items, options, mode=mode, label=label)
         return self._finish(run, view, out, args.nowait, code.has_value or mode == "all")
 
     # --- steps --------------------------------------------------------------------------------
@@ -146,7 +146,7 @@ class DistributeMagics(Magics):
                             f"{type(exc).__name__}: {shorten(str(exc), 200)}") from None
         return items
 
-    def _ensure_cluster(self, view: str) -> None:
+    def _ensure_cluster(self, view: str) -> cluster.ClusterHandle:
         handle, started = cluster.current(announce=say)
         assert handle is not None
         if started:
@@ -156,6 +156,7 @@ class DistributeMagics(Magics):
         if view == "full" and in_kernel(self.shell):
             # Before the first task: the live view's monitor must see every transition.
             monitor.ensure_plugin(handle.client)
+        return handle
 
     def _finish(self, run: Run, view: str, out: str | None, nowait: bool, has_value: bool) -> Any:
         live = live_display(run, view, self.shell)
