@@ -34,6 +34,15 @@ def client(cluster: Any) -> Any:
     return cluster.client
 
 
+@pytest.fixture
+def detached() -> Iterator[None]:
+    """This test's own clusters replace the current one; the session's comes back after."""
+    from cluster_slot import own_cluster_slot
+
+    with own_cluster_slot():
+        yield
+
+
 @pytest.fixture(scope="session")
 def _ipython() -> Any:
     from IPython.testing.globalipapp import start_ipython

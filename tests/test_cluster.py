@@ -3,7 +3,6 @@ restart, sockets on the loopback address, the cluster widget, and no process or 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 from collections.abc import Iterator
@@ -12,6 +11,7 @@ from typing import Any
 import dask
 import psutil
 import pytest
+from cluster_slot import own_cluster_slot
 from distributed.client import ensure_default_client
 from IPython.core.error import UsageError
 from waiting import wait_until
@@ -23,21 +23,6 @@ from ipydistribute.core.security import tls_security
 from ipydistribute.kernel_magics.cluster_magic import literal_options
 
 LOOPBACK = "127.0.0.1"
-
-
-@contextlib.contextmanager
-def own_cluster_slot() -> Iterator[None]:
-    """Let a test make its own cluster current without closing the session's; put it back after."""
-    saved = cluster_mod.chosen()
-    cluster_mod.use(None)
-    try:
-        yield
-    finally:
-        if cluster_mod.chosen() is not saved:  # close only what the test made
-            cluster_mod.stop()
-        cluster_mod.use(saved)
-        if saved is not None and saved.alive():
-            ensure_default_client(saved.client)
 
 
 def listening(pid: int) -> set[tuple[str, int]]:

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from distributed.client import ensure_default_client
 from IPython.core.error import UsageError
 
 from ipydistribute.core import cluster as cluster_mod
@@ -104,19 +103,6 @@ def make_certificates(folder: Path) -> dict[str, Path]:
     openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(paths["stranger-key"]),
             "-out", str(paths["stranger"]), "-days", "2", "-subj", "/CN=stranger")
     return paths
-
-
-@pytest.fixture
-def detached() -> Iterator[None]:
-    """This test's connections replace the current cluster; the session's comes back after."""
-    saved = cluster_mod.chosen()
-    cluster_mod.use(None)
-    yield
-    if cluster_mod.chosen() is not saved:  # close only what the test made
-        cluster_mod.stop()
-    cluster_mod.use(saved)
-    if saved is not None and saved.alive():
-        ensure_default_client(saved.client)
 
 
 @pytest.fixture(scope="module")
