@@ -127,3 +127,19 @@ def test_the_static_picture_is_a_png_inside_html_that_names_the_workers():
     html = run_html(figures(progress, snapshot, 2), snapshot, png, None, None)
     assert "data:image/png;base64," in html and "simgpu-0" in html
     assert gpu_text(snapshot.workers[0]) == "simulated GPU: no device, no metrics" and "simulated GPU" in html
+
+
+def test_dasks_own_random_draws_leave_the_users_state_and_keep_its_classes():
+    import random
+
+    import distributed.worker_state_machine as state_machine
+
+    from ipydistribute.core import seeding
+
+    seeding.isolate_dask_random()  # what a run's first task does on a worker (here: this process)
+    assert state_machine.random.Random is random.Random  # Dask still makes generators with it
+    random.seed(7)
+    expected = random.random()
+    random.seed(7)
+    state_machine.random.random()  # a draw of Dask's ...
+    assert random.random() == expected  # ... is not taken from the user's sequence

@@ -87,3 +87,15 @@ def test_no_two_classes_share_a_name():
             if isinstance(node, ast.ClassDef):
                 where.setdefault(node.name, []).append(str(path.relative_to(PACKAGE)))
     assert not {name: paths for name, paths in where.items() if len(paths) > 1}
+
+
+#: Modules pickled by value to the scheduler (monitor.register_by_value), and what of ours each may
+#: import: the scheduler need not have ipydistribute installed.
+TRAVELS_BY_VALUE = {"scheduler_plugin.py": {"ipydistribute.core.keys"}, "keys.py": set()}
+
+
+def test_what_travels_to_the_scheduler_imports_only_what_travels_with_it():
+    modules = {_module_name(p) for p in PACKAGE.rglob("*.py")}
+    for name, allowed in TRAVELS_BY_VALUE.items():
+        ours = {m for m in imports_of(PACKAGE / "core" / name) if m in modules}
+        assert ours <= allowed, f"core/{name} imports {sorted(ours - allowed)}"

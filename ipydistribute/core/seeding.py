@@ -14,6 +14,7 @@ import functools
 import importlib.util
 import random
 import sys
+import types
 from typing import Any
 
 #: Packages whose code runs in a worker's threads next to the items: Dask's sizeof (heartbeats,
@@ -22,6 +23,20 @@ from typing import Any
 _DASK_PACKAGES = ("dask", "distributed", "tornado")
 _private = random.Random()
 _isolated: set[str] = set()
+
+
+def _module_on(generator: random.Random) -> types.ModuleType:
+    """A stand-in for the ``random`` module whose functions draw from ``generator``; its classes
+    (``random.Random``, ``SystemRandom``) stay, as Dask makes its own generators with them."""
+    module = types.ModuleType("random", random.__doc__)
+    module.__dict__.update(random.__dict__)
+    for attribute, value in random.__dict__.items():
+        if getattr(value, "__self__", None) is random._inst:  # type: ignore[attr-defined]
+            setattr(module, attribute, getattr(generator, value.__name__))
+    return module
+
+
+_private_module = _module_on(_private)
 
 
 def isolate_dask_random() -> None:
@@ -39,7 +54,7 @@ def isolate_dask_random() -> None:
             continue
         for attribute, value in list(namespace.items()):
             if value is random:
-                namespace[attribute] = _private
+                namespace[attribute] = _private_module
             elif getattr(value, "__self__", None) is random._inst:  # type: ignore[attr-defined]
                 namespace[attribute] = getattr(_private, value.__name__)
 
