@@ -25,12 +25,13 @@ def test_print_arrives_while_the_run_is_still_going(ip, capsys):
     run = ip.run_cell_magic("distribute", "x in range(2) --batch 1 --nowait",
                             "import time\nprint('early', x)\ntime.sleep(4)\nx")
     assert isinstance(run, Run)
-    seen = ""
-    deadline = time.monotonic() + 30
-    while "early" not in seen and time.monotonic() < deadline:
-        time.sleep(0.2)
-        seen += capsys.readouterr().out
-    assert "early" in seen
+    seen = []
+
+    def printed_early() -> bool:
+        seen.append(capsys.readouterr().out)
+        return "early" in "".join(seen)
+
+    wait_until(printed_early, 30, "the first item's print")
     assert not run.done(), "the output should arrive before the items finish"
     assert run.result(timeout=60) == [0, 1]
 
@@ -80,9 +81,7 @@ def test_nowait_returns_a_handle_and_out_is_set_when_done(ip):
     run = ip.run_cell_magic("distribute", "x in range(10) --nowait --out later", "x + 1")
     assert isinstance(run, Run)
     assert run.result(timeout=60) == list(range(1, 11))
-    deadline = time.monotonic() + 10
-    while "later" not in ip.user_ns and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: "later" in ip.user_ns, 10, "--out set when the run finished")
     assert ip.user_ns["later"] == list(range(1, 11))
 
 

@@ -6,19 +6,19 @@ the groups it started. The TLS certificates are made here with the ``openssl`` c
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from dask_procs import scheduler_address
 from IPython.core.error import UsageError
+from waiting import wait_until
 
 from ipydistribute.core import cluster as cluster_mod
 from ipydistribute.core.cluster_snapshot import take
@@ -54,13 +54,11 @@ class DaskProcesses:
                                                start_new_session=True, cwd=self.tmp))
 
     def _wait_for(self, scheduler_file: Path, timeout: float = 60) -> str:
-        deadline = time.monotonic() + timeout
-        while not scheduler_file.exists():
-            if self.procs[0].poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"dask scheduler did not start:\n{self.log('scheduler.log')}")
-            time.sleep(0.1)
-        time.sleep(0.1)  # the file is written in one go, but give it a moment
-        return str(json.loads(scheduler_file.read_text())["address"])
+        wait_until(lambda: scheduler_address(scheduler_file) or self.procs[0].poll() is not None, timeout,
+                   "the scheduler's file", log=lambda: self.log("scheduler.log"))
+        if self.procs[0].poll() is not None:
+            raise RuntimeError(f"dask scheduler did not start:\n{self.log('scheduler.log')}")
+        return scheduler_address(scheduler_file)
 
     def log(self, name: str) -> str:
         path = self.tmp / name
