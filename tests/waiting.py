@@ -10,7 +10,7 @@ T = TypeVar("T")
 
 
 def wait_until(condition: Callable[[], T], timeout: float = 30, what: str = "the condition",
-               interval: float = 0.05, log: Callable[[], str] | None = None) -> T:
+               log: Callable[[], str] | None = None, *, interval: float = 0.05) -> T:
     """Call ``condition`` until it returns something true, and return that; after ``timeout``
     seconds fail, saying ``what`` was awaited (and ``log()``, e.g. a server's output)."""
     deadline = time.monotonic() + timeout
@@ -19,5 +19,5 @@ def wait_until(condition: Callable[[], T], timeout: float = 30, what: str = "the
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"waited {timeout:g} s for {what}" + (f"\n{log()}" if log else ""))
+            raise AssertionError(f"not within {timeout:g} s: {what}" + (f"\n--- log ---\n{log()}" if log else ""))
         time.sleep(interval)
