@@ -118,6 +118,7 @@ def _send(entry: _Watched, exc_type: type[BaseException]) -> None:
     entry.sent = True
 
 
+@dataclass(eq=False)
 class watching:
     """Context manager around ``run_batch``'s item loop (and a reduce task's reducer): registers
     the thread as running the batch, so that a stop or a timeout can reach the item running in it.
@@ -131,14 +132,12 @@ class watching:
     With ``cursor=None`` it watches a reduce task: no items, no timeout.
     """
 
-    def __init__(self, payload: Any, cursor: Any = None, start: int = 0, items: Sequence[Any] = (),
-                 worker_address: str = "", run_batch: Callable[[Batch, Any], Any] | None = None):
-        self.run_batch = run_batch
-        self.payload = payload
-        self.cursor = cursor
-        self.start = start
-        self.items = items
-        self.worker_address = worker_address
+    payload: Any
+    cursor: Any = None
+    start: int = 0
+    items: Sequence[Any] = ()
+    worker_address: str = ""
+    run_batch: Callable[[Batch, Any], Any] | None = None  # task.run_batch (task imports this module)
 
     def __enter__(self) -> None:
         ident = threading.get_ident()
