@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 LAB_PORT ?= 8888
 PYTEST_ARGS ?=
 
-.PHONY: lab test test-fast test-deploy test-browser bench bench-quick notebooks lint typecheck clean system-deps install
+.PHONY: lab test test-fast test-quick test-deploy test-browser bench bench-quick notebooks lint typecheck clean system-deps install
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -56,7 +56,12 @@ lab: $(STAMP)
 test: $(STAMP) system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The fast layer (tests marked `fast`: no cluster, kernel or browser), under a minute.
 test-fast: $(STAMP)
+	$(PY) -m pytest -m fast $(PYTEST_ARGS)
+
+# Everything but the browser and notebook tests and those marked slow.
+test-quick: $(STAMP)
 	$(PY) -m pytest -m "not browser and not notebook and not slow" $(PYTEST_ARGS)
 
 # The deployment tests alone: dask-gateway, JupyterHub, Slurm, SSH and several hosts (as root).

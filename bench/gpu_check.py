@@ -81,7 +81,7 @@ def check(items: int = 8) -> dict[str, Any]:
     shell.run_line_magic("cluster", "start --gpus auto --workers 1")
     report["cluster_start_s"] = round(time.perf_counter() - started, 2)
     try:
-        handle = cluster._current
+        handle = cluster.chosen()
         assert handle is not None
         started = time.perf_counter()
         rows = shell.run_cell_magic("distribute", f"i in range({items}) --gpu 1 --batch 1 --view none", CELL)

@@ -19,10 +19,11 @@ _LAZY = {
     "RunLostError": ".core.errors",
     "SpecError": ".core.errors",
     "Run": ".core.run",
-    "RunOptions": ".core.run",
+    "RunOptions": ".core.options",
     "KeptResults": ".core.kept",
     "seed_item": ".core.seeding",
     "detect_gpus": ".core.gpus",
+    "distribute": ".core.api",  # the function itself: its typed signature is the one IDEs show
 }
 
 __all__ = [
@@ -51,10 +52,14 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from distributed import Client
+
+    from .core.api import distribute
     from .core.errors import CellError, ItemFailure, RunLostError, SpecError
     from .core.gpus import detect_gpus
     from .core.kept import KeptResults
-    from .core.run import Run, RunOptions
+    from .core.options import RunOptions
+    from .core.run import Run
     from .core.seeding import seed_item
 
 
@@ -70,36 +75,29 @@ def unload_ipython_extension(shell: Any) -> None:
     unload(shell)
 
 
-def distribute(func: Any, items: Any, **options: Any) -> Any:
-    """Run ``func(item)`` for every item on the cluster (see :func:`ipydistribute.core.api.distribute`)."""
-    from .core.api import distribute as run
-
-    return run(func, items, **options)
-
-
-def start(**options: Any) -> Any:
+def start(**options: Any) -> Client:
     """Start the embedded local cluster (see :func:`ipydistribute.core.cluster.start_local`)."""
     from .core.cluster import start_local
 
     return start_local(**options).client
 
 
-def connect(address: str, **options: Any) -> Any:
+def connect(address: str, **options: Any) -> Client:
     """Connect to a running Dask scheduler (see :func:`ipydistribute.core.cluster.connect`)."""
     from .core.cluster import connect as connect_to
 
     return connect_to(address, **options).client
 
 
-def gateway(address: str | None = None, **options: Any) -> Any:
+def gateway(address: str | None = None, **options: Any) -> Client:
     """Create (or ``connect=NAME`` to) a dask-gateway cluster (see :func:`ipydistribute.core.gateway.start`)."""
     from .core.gateway import start as start_gateway
 
     return start_gateway(address, **options).client
 
 
-def use(target: Any) -> Any:
-    """Run on ``target`` from now on: a ``distributed.Client``, a Dask cluster manager, a
+def use(target: object) -> Client | None:
+    """Run on ``target`` from now on: a ``distributed.Client``, any Dask cluster manager, a
     scheduler address, or None to forget the current cluster. Returns its client (or None)."""
     from .core.cluster import use as use_cluster
 
@@ -150,7 +148,7 @@ def status() -> Any:
     return ClusterWidget(handle)
 
 
-def get_client() -> Any:
+def get_client() -> Client:
     """The ``distributed.Client`` of the current cluster, starting the embedded one if needed."""
     from .core.cluster import current
 

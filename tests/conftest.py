@@ -9,8 +9,12 @@ from typing import Any
 
 import pytest
 from distributed.client import ensure_default_client
+from waiting import wait_until
 
 os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+
+#: Workers of the session's embedded cluster: 2 CPU workers and 1 simulated GPU worker.
+SESSION_WORKERS = 3
 
 
 @pytest.fixture(scope="session")
@@ -18,7 +22,7 @@ def cluster() -> Iterator[Any]:
     """The embedded cluster of ipydistribute: 2 CPU workers and 1 simulated GPU worker."""
     from ipydistribute.core import cluster as cluster_mod
 
-    handle = cluster_mod.start_local(workers=2, simulate_gpus=1, memory_limit="2GiB")
+    handle = cluster_mod.start_local(workers=SESSION_WORKERS - 1, simulate_gpus=1, memory_limit="2GiB")
     yield handle
     cluster_mod.stop()
 
@@ -31,7 +35,20 @@ def client(cluster: Any) -> Any:
     if cluster_mod.current(start=False)[0] is not cluster:  # a test switched clusters: put the session's back
         ipydistribute.use(cluster)
     ensure_default_client(cluster.client)
+    # A test before may have restarted or killed workers: start from the whole cluster (under load a
+    # restart outlasted the next test's start: "the cluster has no workers").
+    wait_until(lambda: len(cluster.client.scheduler_info(n_workers=-1)["workers"]) >= SESSION_WORKERS, 120,
+               f"the session cluster's {SESSION_WORKERS} workers")
     return cluster.client
+
+
+@pytest.fixture
+def detached() -> Iterator[None]:
+    """This test's own clusters replace the current one; the session's comes back after."""
+    from cluster_slot import own_cluster_slot
+
+    with own_cluster_slot():
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -11,11 +11,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import psutil
+from waiting import wait_until
 
 DASK = str(Path(sys.executable).with_name("dask"))
 
@@ -44,17 +44,15 @@ class Procs:
         self.scheduler = self._spawn([DASK, "scheduler", "--host", "127.0.0.1", "--port", "0",
                                       "--dashboard-address", "127.0.0.1:0", "--no-show",
                                       "--scheduler-file", str(self.scheduler_file), *extra], "scheduler.log")
-        deadline = time.monotonic() + timeout
-        while not self.scheduler_file.exists():
-            if self.scheduler.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the scheduler did not start:\n{self.log('scheduler.log')}")
-            time.sleep(0.1)
-        time.sleep(0.2)  # the file is written then completed: read it once it is whole
+        wait_until(lambda: scheduler_address(self.scheduler_file) or self.scheduler.poll() is not None, timeout,
+                   "the scheduler's file", log=lambda: self.log("scheduler.log"))
+        if self.scheduler.poll() is not None:
+            raise RuntimeError(f"the scheduler did not start:\n{self.log('scheduler.log')}")
         return self.address
 
     @property
     def address(self) -> str:
-        return str(json.loads(self.scheduler_file.read_text())["address"])
+        return scheduler_address(self.scheduler_file)
 
     def start_worker(self, name: str, memory_limit: str = "512MiB", nanny: bool = True,
                      extra: tuple[str, ...] = ()) -> None:
@@ -107,9 +105,13 @@ def kill_pid(pid: int, owner_pids: set[int]) -> bool:
         return False
 
 
+def scheduler_address(scheduler_file: Path) -> str:
+    """The address in a scheduler file; "" while the file is missing or not yet whole."""
+    try:
+        return str(json.loads(scheduler_file.read_text())["address"])
+    except (FileNotFoundError, ValueError, KeyError):
+        return ""
+
+
 def wait_for_workers(client: Any, n: int, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while len(client.scheduler_info(n_workers=-1)["workers"]) < n:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"fewer than {n} workers after {timeout} s")
-        time.sleep(0.2)
+    wait_until(lambda: len(client.scheduler_info(n_workers=-1)["workers"]) >= n, timeout, f"{n} workers")

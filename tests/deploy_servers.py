@@ -15,12 +15,13 @@ import socket
 import string
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from waiting import wait_until
 
 DEPLOY = Path(__file__).parent / "deploy"
 BIN = Path(sys.executable).parent
@@ -30,18 +31,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def wait_until(condition: Callable[[], Any], timeout: float, what: str, log: Callable[[], str] | None = None) -> Any:
-    """Poll ``condition`` until it returns something true; fail with ``what`` (and a log) if it never does."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} within {timeout:g} s" + (f"\n--- log ---\n{log()}" if log else ""))
-        time.sleep(0.2)
 
 
 def http_status(url: str, headers: dict[str, str] | None = None) -> int:

@@ -5,7 +5,6 @@ cluster stays usable; hostile cells (huge output, huge messages, broken repr) st
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import dask
@@ -13,6 +12,7 @@ import pytest
 from dask_procs import Procs, wait_for_workers
 from distributed import Client
 from IPython.core.error import UsageError
+from waiting import wait_until
 
 from ipydistribute.core import cluster as cluster_mod
 from ipydistribute.core.errors import CellError
@@ -48,8 +48,8 @@ MORE_BAD_LINES = [
     ("x in range(3) --batch 0x10", "--batch takes a number"),
     ("x in range(3) --batch -5", "--batch must be at least 1"),
     ("x in range(3) --batch", "argument --batch: expected one argument"),
-    ("x in range(3) --retries 1.5", "invalid int value"),
-    ("x in range(3) --retries 2**70", "invalid int value"),
+    ("x in range(3) --retries 1.5", "--retries takes a whole number"),
+    ("x in range(3) --retries 2**70", "--retries takes a whole number"),
     ("x in range(3) --workers ,,,", "--workers is empty"),
     ("x in range(3) --out for", "is not a variable name"),
     ("x in range(3) --name ünïcode", "--name 'ünïcode'"),
@@ -186,17 +186,17 @@ def test_reduced_result_too_large_suggests_keep(ip):
 @pytest.fixture
 def own_cluster(ip, tmp_path: Path):
     procs = Procs(tmp_path)
-    previous = cluster_mod._current
+    previous = cluster_mod.chosen()
     try:
         procs.start_scheduler()
         procs.start_worker("h1")
         client = Client(procs.address, set_as_default=False, timeout=60)
         try:
             wait_for_workers(client, 1)
-            cluster_mod._set_current(cluster_mod.ClusterHandle(client, None, "remote"))
+            cluster_mod.use(cluster_mod.ClusterHandle(client, None, "remote"))
             yield ip, client
         finally:
-            cluster_mod._set_current(previous)
+            cluster_mod.use(previous)
             client.close()
     finally:
         procs.close()
@@ -229,5 +229,4 @@ def test_huge_retries_is_refused(own_cluster):
     finally:
         if isinstance(run, Run):
             run.cancel()
-    time.sleep(0.5)
-    assert client.scheduler_info(n_workers=-1)["workers"], "the cluster lost its workers"
+    wait_until(lambda: client.scheduler_info(n_workers=-1)["workers"], 30, "the cluster's workers back")

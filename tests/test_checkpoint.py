@@ -300,7 +300,7 @@ KERNEL_CELLS = [
     "items = [(i, f'name-{i}', {'p': i / 3}) for i in range(20)] + [{'set', 'of', 'words'}]",
     # As the magic does: the cell's code, then its captured values, then the key and item hashes.
     "import json\nfrom ipydistribute.core import api, checkpoint\nfrom ipydistribute.core.cellfunc import CellCode\n"
-    "from ipydistribute.core.run import RunOptions, make_payload\n"
+    "from ipydistribute.core.options import RunOptions\nfrom ipydistribute.core.run import make_payload\n"
     "label = f'cell{get_ipython().execution_count}'\n"
     "code = CellCode.from_source('simulate(x) * config.rate + data.sum()', f'<cell {label}>', 'x')\n"
     "payload = make_payload('cellN', '0badf00d', cell=code, options=RunOptions(),\n"

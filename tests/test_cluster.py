@@ -3,18 +3,18 @@ restart, sockets on the loopback address, the cluster widget, and no process or 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import dask
 import psutil
 import pytest
+from cluster_slot import own_cluster_slot
 from distributed.client import ensure_default_client
 from IPython.core.error import UsageError
+from waiting import wait_until
 
 from ipydistribute.core import cluster as cluster_mod
 from ipydistribute.core.cluster_snapshot import take
@@ -23,29 +23,6 @@ from ipydistribute.core.security import tls_security
 from ipydistribute.kernel_magics.cluster_magic import literal_options
 
 LOOPBACK = "127.0.0.1"
-
-
-@contextlib.contextmanager
-def own_cluster_slot() -> Iterator[None]:
-    """Let a test make its own cluster current without closing the session's; put it back after."""
-    saved = cluster_mod._current
-    cluster_mod._set_current(None)
-    try:
-        yield
-    finally:
-        if cluster_mod._current is not saved:  # close only what the test made
-            cluster_mod.stop()
-        cluster_mod._set_current(saved)
-        if saved is not None and saved.alive():
-            ensure_default_client(saved.client)
-
-
-def wait_until(condition: Any, timeout: float = 30, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout} s")
-        time.sleep(0.1)
 
 
 def listening(pid: int) -> set[tuple[str, int]]:
@@ -64,17 +41,17 @@ def worker_names(handle: Any) -> list[str]:
 def local() -> Iterator[Any]:
     """A cluster of this module: 1 CPU worker and 1 simulated GPU worker; with the sockets the
     kernel (here: the test process) opened for it."""
-    saved = cluster_mod._current
-    cluster_mod._set_current(None)  # so that start_local does not close the session's cluster
+    saved = cluster_mod.chosen()
+    cluster_mod.use(None)  # so that start_local does not close the session's cluster
     before = listening(os.getpid())
     handle = cluster_mod.start_local(workers=1, simulate_gpus=1, memory_limit="1GiB")
     handle.new_sockets = listening(os.getpid()) - before
-    cluster_mod._set_current(saved)  # tests make this one current with on_local
+    cluster_mod.use(saved)  # tests make this one current with on_local
     if saved is not None and saved.alive():
         ensure_default_client(saved.client)
     yield handle
-    if cluster_mod._current is handle:
-        cluster_mod._set_current(None)
+    if cluster_mod.chosen() is handle:
+        cluster_mod.use(None)
     handle.client.close()
     handle.cluster.close()
 
@@ -82,11 +59,11 @@ def local() -> Iterator[Any]:
 @pytest.fixture
 def on_local(local: Any) -> Iterator[Any]:
     """``local`` as the current cluster for this test (the session's comes back after)."""
-    saved = cluster_mod._current
-    cluster_mod._set_current(local)
+    saved = cluster_mod.chosen()
+    cluster_mod.use(local)
     ensure_default_client(local.client)
     yield local
-    cluster_mod._set_current(saved)
+    cluster_mod.use(saved)
     if saved is not None and saved.alive():
         ensure_default_client(saved.client)
 
@@ -127,7 +104,7 @@ def test_mistakes_are_one_line_usage_errors(_ipython: Any, line: str, expected: 
     with own_cluster_slot():  # a mistake must not start or stop anything
         with pytest.raises(UsageError) as info:
             _ipython.run_line_magic("cluster", line)
-        assert cluster_mod._current is None
+        assert cluster_mod.chosen() is None
     message = str(info.value)
     assert expected in message and "\n" not in message
 
@@ -161,7 +138,7 @@ def test_an_unreachable_scheduler_fails_within_the_timeout_and_keeps_the_cluster
         port = s.getsockname()[1]
     with pytest.raises(UsageError, match=f"cannot reach the scheduler at tcp://127.0.0.1:{port} within 1 s"):
         ip.run_line_magic("cluster", f"connect tcp://127.0.0.1:{port} --timeout 1")
-    assert cluster_mod._current is cluster and cluster.alive()
+    assert cluster_mod.chosen() is cluster and cluster.alive()
 
 
 # --- the embedded cluster -----------------------------------------------------------------------
@@ -295,7 +272,7 @@ def test_widget_scales_and_stops_leaving_no_process_and_no_thread() -> None:
         assert len(workers) == 2
 
         view._stop.click()
-        assert cluster_mod._current is None
+        assert cluster_mod.chosen() is None
         view.join(10)
         assert not view.poller.thread.is_alive()
         assert threading.active_count() <= threads_before
@@ -320,7 +297,7 @@ def test_new_starts_a_cluster_manager_by_import_path(ip: Any, capsys: Any) -> No
     with own_cluster_slot():
         ip.run_line_magic("cluster", "new distributed.LocalCluster n_workers=1 threads_per_worker=1 "
                                      "processes=False dashboard_address='127.0.0.1:0'")
-        handle = cluster_mod._current
+        handle = cluster_mod.chosen()
         assert handle is not None and handle.kind == "manager" and type(handle.cluster).__name__ == "LocalCluster"
         assert "cluster manager" in capsys.readouterr().out
         assert ip.run_line_magic("distribute", "x * 3 for x in range(4)") == [0, 3, 6, 9]
@@ -328,7 +305,7 @@ def test_new_starts_a_cluster_manager_by_import_path(ip: Any, capsys: Any) -> No
             ip.run_cell_magic("distribute", "x in range(4) --gpu 1 --view none", "x")
         cluster = handle.cluster
         ip.run_line_magic("cluster", "stop")
-        assert cluster.status.name == "closed" and cluster_mod._current is None
+        assert cluster.status.name == "closed" and cluster_mod.chosen() is None
 
 
 def test_the_python_api_shows_and_scales_the_current_cluster(on_local: Any) -> None:

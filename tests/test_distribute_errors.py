@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from IPython.core.error import UsageError
+from waiting import wait_until
 
 from ipydistribute.core.errors import CellError
 from ipydistribute.kernel_magics.syntax import CellSyntaxError
@@ -94,10 +94,8 @@ def test_unpicklable_item_is_named_and_nothing_is_left_running(ip, client):
     with pytest.raises(UsageError, match=message):
         ip.run_cell_magic("distribute", "x in items --out result --view none", "x")
     assert "result" not in ip.user_ns
-    deadline = time.monotonic() + 10
-    while client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)) and time.monotonic() < deadline:
-        time.sleep(0.1)  # the probe tasks already sent are released
-    assert client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)) == 0
+    wait_until(lambda: client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)) == 0, 10,
+               "the probe tasks already sent released")
 
 
 def test_task_error_shows_item_worker_and_cell_frames(ip):

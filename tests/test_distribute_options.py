@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+from waiting import wait_until
 
 from ipydistribute.core.kept import KeptResults
 from ipydistribute.core.run import Run
@@ -24,12 +25,13 @@ def test_print_arrives_while_the_run_is_still_going(ip, capsys):
     run = ip.run_cell_magic("distribute", "x in range(2) --batch 1 --nowait",
                             "import time\nprint('early', x)\ntime.sleep(4)\nx")
     assert isinstance(run, Run)
-    seen = ""
-    deadline = time.monotonic() + 30
-    while "early" not in seen and time.monotonic() < deadline:
-        time.sleep(0.2)
-        seen += capsys.readouterr().out
-    assert "early" in seen
+    seen = []
+
+    def printed_early() -> bool:
+        seen.append(capsys.readouterr().out)
+        return "early" in "".join(seen)
+
+    wait_until(printed_early, 30, "the first item's print")
     assert not run.done(), "the output should arrive before the items finish"
     assert run.result(timeout=60) == [0, 1]
 
@@ -79,26 +81,19 @@ def test_nowait_returns_a_handle_and_out_is_set_when_done(ip):
     run = ip.run_cell_magic("distribute", "x in range(10) --nowait --out later", "x + 1")
     assert isinstance(run, Run)
     assert run.result(timeout=60) == list(range(1, 11))
-    deadline = time.monotonic() + 10
-    while "later" not in ip.user_ns and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: "later" in ip.user_ns, 10, "--out set when the run finished")
     assert ip.user_ns["later"] == list(range(1, 11))
 
 
 def test_nowait_cancel_removes_the_tasks(ip, client):
     run = ip.run_cell_magic("distribute", "x in range(40) --nowait --batch 1", "import time\ntime.sleep(0.5)\nx")
-    time.sleep(1)
+    wait_until(lambda: run.progress().items_done >= 1, 60, "the first item of the run")
     run.cancel()
     assert run.wait(10)
     assert run.state == "cancelled"
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        left = client.run_on_scheduler(lambda dask_scheduler, token=run.token: [
-            k for k in dask_scheduler.tasks if isinstance(k, tuple) and token in str(k[0])])
-        if not left:
-            break
-        time.sleep(0.1)
-    assert left == []
+    wait_until(lambda: not client.run_on_scheduler(lambda dask_scheduler, token=run.token: [
+        k for k in dask_scheduler.tasks if isinstance(k, tuple) and token in str(k[0])]),
+        10, "the run's tasks gone from the scheduler")
     assert ip.run_cell_magic("distribute", "x in range(3)", "x") == [0, 1, 2]
 
 
@@ -153,7 +148,9 @@ def test_million_item_generator_is_streamed_with_bounded_memory(ip):
 
 @pytest.mark.parametrize("reduce", [None, sum], ids=["map", "reduce"])
 def test_auto_batching_times_its_probe_without_an_event_topic(client, reduce):
-    from ipydistribute.core.run import RunOptions, make_payload, new_token, start_run
+    from ipydistribute.core.keys import new_token
+    from ipydistribute.core.options import RunOptions
+    from ipydistribute.core.run import make_payload, start_run
 
     options = RunOptions(reduce=reduce)
     payload = make_payload("notopic", new_token(), func=abs, options=options, topic=None)

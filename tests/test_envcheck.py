@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import sysconfig
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,9 +18,10 @@ from typing import Any
 
 import pytest
 from IPython.core.error import UsageError
+from waiting import wait_until
 
 import ipydistribute
-from tests.dask_procs import Procs
+from tests.dask_procs import Procs, scheduler_address
 
 MODULE = "envcheck_probe_mod"
 
@@ -78,10 +78,7 @@ def remote(tmp_path: Path, cluster: Any) -> Iterator[Procs]:
         [python, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
          "--dashboard-address", "127.0.0.1:0", "--no-show", "--scheduler-file", str(procs.scheduler_file)],
         "scheduler.log")
-    deadline = time.monotonic() + 60
-    while not procs.scheduler_file.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(0.2)  # written, then completed
+    wait_until(lambda: scheduler_address(procs.scheduler_file), 60, "the scheduler's file")
     procs.workers["venv"] = procs._spawn(
         [python, "-m", "distributed.cli.dask_worker", "--scheduler-file",
          str(procs.scheduler_file), "--name", "venv", "--host", "127.0.0.1", "--nthreads", "1",

@@ -15,6 +15,7 @@ from dask_procs import Procs, kill_pid, wait_for_workers, worker_pids
 from distributed import Client
 from figures import record
 from kernel_helpers import Kernel
+from waiting import wait_until
 
 from ipydistribute.core import cluster as cluster_mod
 from ipydistribute.core.errors import RunLostError
@@ -47,13 +48,13 @@ def procs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Procs, Cli
 def faulty(ip: Any, procs: tuple[Procs, Client]) -> Iterator[tuple[Any, Procs, Client]]:
     """The IPython shell with the test's own cluster as the current one (the session's is put back)."""
     p, client = procs
-    previous = cluster_mod._current
-    cluster_mod._set_current(cluster_mod.ClusterHandle(client, None, "remote"))
+    previous = cluster_mod.chosen()
+    cluster_mod.use(cluster_mod.ClusterHandle(client, None, "remote"))
     try:
         wait_for_workers(client, 2)
         yield ip, p, client
     finally:
-        cluster_mod._set_current(previous)
+        cluster_mod.use(previous)
 
 
 def _owners(p: Procs) -> set[int]:
@@ -70,7 +71,7 @@ def test_worker_killed_mid_run_the_result_is_still_complete(faulty):
     ip, p, client = faulty
     before = worker_pids(client)
     run = _run(ip, "x in range(30) --batch 1", SLOW_CELL.format(seconds=0.3))
-    time.sleep(2)
+    wait_until(lambda: run.progress().items_done >= 2, 60, "the first items of the run")
     assert not run.done()
     assert kill_pid(before["w1"], _owners(p))
     assert run.result(timeout=120) == [x * x for x in range(30)]
@@ -130,7 +131,7 @@ def test_only_worker_gone_with_no_retries_names_the_lost_items(faulty):
     p.start_worker("lonely", nanny=False)  # no nanny: once killed it stays dead
     wait_for_workers(client, 3)
     run = _run(ip, "x in range(10) --batch 1 --retries 0 --workers lonely", SLOW_CELL.format(seconds=0.5))
-    time.sleep(1.5)
+    wait_until(lambda: run.progress().items_done >= 1, 60, "the first item done on the lonely worker")
     p.kill_group(p.workers.pop("lonely"))
     try:
         with pytest.raises(RunLostError) as info:
@@ -199,19 +200,11 @@ def _executing(client: Client, workers: list[str] | None = None) -> int:
     return sum(counts.values())
 
 
-def _wait_until(check: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.05)
-
-
 def test_cancel_of_long_items_restarts_only_the_worker_stuck_in_c_code(faulty):
     ip, p, client = faulty
     before = worker_pids(client)
     run = _run(ip, "x in range(2) --batch 1 --workers w1,w2", LONG_CELL)
-    _wait_until(lambda: _executing(client) == 2, 60, "both items run")
+    wait_until(lambda: _executing(client) == 2, 60, "both items run")
     started = time.monotonic()
     run.cancel()
     cancelled = time.monotonic() - started
@@ -228,7 +221,7 @@ def test_cancel_of_long_items_restarts_only_the_worker_stuck_in_c_code(faulty):
         after.update(worker_pids(client))
         return len(after) == 2 and pid not in after.values()
 
-    _wait_until(back, 60, "the nanny brings the stuck worker back as a new process")
+    wait_until(back, 60, "the nanny brings the stuck worker back as a new process")
     assert [name for name in before if before[name] != after[name]] == \
         [name for name in before if before[name] == pid]  # the other worker kept its process
     assert _executing(client) == 0
@@ -243,7 +236,7 @@ def test_an_item_stuck_on_a_worker_without_nanny_is_reported_and_not_waited_for(
     try:
         wait_for_workers(client, 3)
         run = _run(ip, "x in range(1) --batch 1 --workers solo", LONG_CELL)
-        _wait_until(lambda: _executing(client) == 1, 60, "the item runs")
+        wait_until(lambda: _executing(client) == 1, 60, "the item runs")
         started = time.monotonic()
         run.cancel()
         cancelled = time.monotonic() - started

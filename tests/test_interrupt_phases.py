@@ -15,6 +15,7 @@ import pytest
 from distributed import Client
 from figures import record
 from kernel_helpers import CLUSTER_SETUP, Kernel
+from waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -58,11 +59,9 @@ def _states(observer: Client, name: str) -> dict[str, str]:
 
 
 def _wait_for(check: Callable[[], bool], timeout: float, what: str) -> float:
+    """Seconds until ``check`` held (the phase tests report how long each phase took)."""
     started = time.monotonic()
-    while not check():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        time.sleep(0.05)
+    wait_until(check, timeout, what)
     return time.monotonic() - started
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from ipydistribute.core.errors import ItemFailure
 from ipydistribute.core.item_watch import ItemStopped, stop_run_items
-from ipydistribute.core.run import new_token
+from ipydistribute.core.keys import new_token
 from ipydistribute.core.task import Batch, Payload, run_batch
 
 

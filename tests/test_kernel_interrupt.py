@@ -10,6 +10,7 @@ import psutil
 import pytest
 from figures import record
 from kernel_helpers import CLUSTER_SETUP, Kernel
+from waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -43,10 +44,10 @@ def test_kernel_shutdown_leaves_no_worker_process():
         kernel.ok(SETUP, timeout=120)
         pids = ast.literal_eval(kernel.ok("worker_pids()").value())
         kernel.ok("%distribute x for x in range(3)")
-    deadline = time.monotonic() + 20
-    while any(psutil.pid_exists(p) for p in pids) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    def running() -> list[int]:
+        return [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+
+    wait_until(lambda: not running(), 20, "the kernel's worker processes gone")
 
 
 # --- long items: Ctrl-C stops the items themselves, not only their tasks ----------------------------

@@ -8,9 +8,13 @@ import pytest
 
 from ipydistribute.core.cellfunc import CellCode
 from ipydistribute.core.errors import ItemError
+from ipydistribute.core.keys import new_token
 from ipydistribute.core.ledger import Ledger
-from ipydistribute.core.run import RunOptions, make_payload, new_token
+from ipydistribute.core.options import RunOptions
+from ipydistribute.core.run import make_payload
 from ipydistribute.core.task import Batch, BatchResult, Partial, run_batch
+
+pytestmark = pytest.mark.fast  # no cluster, kernel or browser: `make test-fast`
 
 
 def test_ledger_counts_items_once_and_knows_which_are_open():

@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 
 from ipydistribute.core import plan
 
+pytestmark = pytest.mark.fast  # no cluster, kernel or browser: `make test-fast`
+
 
 def fold(leaves: list[int], fan_in: int, grow_to: int | None = None) -> tuple[list[int], int]:
     """Run the tree with list concatenation as the reducer; returns the root and the task count."""

@@ -11,6 +11,7 @@ from IPython.core.error import UsageError
 
 from ipydistribute.core.cellfunc import CellCode, parse_target
 from ipydistribute.core.errors import SpecError
+from ipydistribute.core.options import OPTIONS
 from ipydistribute.kernel_magics.distribute import DistributeMagics
 from ipydistribute.kernel_magics.parse import (
     parse_batch,
@@ -43,15 +44,17 @@ cell_text = st.one_of(
              max_size=20).map("".join),
 )
 
+pytestmark = pytest.mark.fast  # no cluster, kernel or browser: `make test-fast`
+
 
 def _parse_line(line: str, cell: bool) -> None:
     """What %%distribute does with its line before it touches the namespace or the cluster."""
     head, option_text = split_options(line)
     args = parse_options(DistributeMagics.distribute, option_text)
     parse_loop(head) if cell else parse_comprehension(head)
-    parse_batch(args.batch)
-    if args.resources:
-        parse_resources(args.resources)
+    for option in OPTIONS:
+        if option.keyword not in ("reduce", "checkpoint", "view"):  # evaluated, written, configured: not parsing
+            option.from_text(getattr(args, option.keyword))
 
 
 @SETTINGS

@@ -6,20 +6,19 @@ the groups it started. The TLS certificates are made here with the ``openssl`` c
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from distributed.client import ensure_default_client
+from dask_procs import scheduler_address
 from IPython.core.error import UsageError
+from waiting import wait_until
 
 from ipydistribute.core import cluster as cluster_mod
 from ipydistribute.core.cluster_snapshot import take
@@ -55,13 +54,11 @@ class DaskProcesses:
                                                start_new_session=True, cwd=self.tmp))
 
     def _wait_for(self, scheduler_file: Path, timeout: float = 60) -> str:
-        deadline = time.monotonic() + timeout
-        while not scheduler_file.exists():
-            if self.procs[0].poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"dask scheduler did not start:\n{self.log('scheduler.log')}")
-            time.sleep(0.1)
-        time.sleep(0.1)  # the file is written in one go, but give it a moment
-        return str(json.loads(scheduler_file.read_text())["address"])
+        wait_until(lambda: scheduler_address(scheduler_file) or self.procs[0].poll() is not None, timeout,
+                   "the scheduler's file", log=lambda: self.log("scheduler.log"))
+        if self.procs[0].poll() is not None:
+            raise RuntimeError(f"dask scheduler did not start:\n{self.log('scheduler.log')}")
+        return scheduler_address(scheduler_file)
 
     def log(self, name: str) -> str:
         path = self.tmp / name
@@ -106,19 +103,6 @@ def make_certificates(folder: Path) -> dict[str, Path]:
     return paths
 
 
-@pytest.fixture
-def detached() -> Iterator[None]:
-    """This test's connections replace the current cluster; the session's comes back after."""
-    saved = cluster_mod._current
-    cluster_mod._set_current(None)
-    yield
-    if cluster_mod._current is not saved:  # close only what the test made
-        cluster_mod.stop()
-    cluster_mod._set_current(saved)
-    if saved is not None and saved.alive():
-        ensure_default_client(saved.client)
-
-
 @pytest.fixture(scope="module")
 def tcp_cluster(tmp_path_factory: Any) -> Iterator[DaskProcesses]:
     procs = DaskProcesses(tmp_path_factory.mktemp("tcp"))
@@ -148,7 +132,7 @@ def tls_cluster(tmp_path_factory: Any, certificates: dict[str, Path]) -> Iterato
 def test_connect_runs_cells_on_the_remote_workers(ip: Any, detached: None, tcp_cluster: DaskProcesses,
                                                   capsys: Any) -> None:
     ip.run_line_magic("cluster", f"connect {tcp_cluster.address}")
-    handle = cluster_mod._current
+    handle = cluster_mod.chosen()
     assert handle is not None and handle.kind == "remote" and handle.address == tcp_cluster.address
     handle.client.wait_for_workers(1, timeout=60)
     out = capsys.readouterr().out
@@ -174,7 +158,7 @@ def test_a_remote_cluster_cannot_be_scaled_and_the_widget_says_why(ip: Any, deta
     assert "remote-0" in view._table.value or take(handle).workers == ()
     view._stop.click()  # disconnects: the remote scheduler and worker keep running
     view.join(10)
-    assert not view.poller.thread.is_alive() and cluster_mod._current is None
+    assert not view.poller.thread.is_alive() and cluster_mod.chosen() is None
     view.close()
     assert all(p.poll() is None for p in tcp_cluster.procs)
     again = cluster_mod.connect(tcp_cluster.address)
@@ -188,7 +172,7 @@ def test_tls_with_the_right_certificates_runs_cells(ip: Any, detached: None, tls
     assert tls_cluster.address.startswith("tls://127.0.0.1:")
     ip.run_line_magic("cluster", f"connect {tls_cluster.address} --tls-ca-file {c['ca']} "
                                  f"--tls-cert {c['client']} --tls-key {c['client-key']}")
-    handle = cluster_mod._current
+    handle = cluster_mod.chosen()
     assert handle is not None
     handle.client.wait_for_workers(1, timeout=60)
     assert ip.run_cell_magic("distribute", "x in range(4) --batch 1 --view none", WHO) == ["remote-0"] * 4
@@ -210,6 +194,6 @@ def test_tls_without_a_client_certificate_is_refused_clearly(ip: Any, detached: 
         assert "\n" not in message and tls_cluster.address in message, what
         assert "--tls-cert" in message and "--tls-key" in message, what
         assert "BEGIN" not in message, what
-        assert cluster_mod._current is None, what
+        assert cluster_mod.chosen() is None, what
     with pytest.raises(UsageError, match="cannot reach the scheduler|refused"):  # TLS spoken to a TCP port
         ip.run_line_magic("cluster", f"connect tcp://{tls_cluster.address[len('tls://'):]} --timeout 2")

@@ -6,6 +6,10 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.fast  # no cluster, kernel or browser: `make test-fast`
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -3,31 +3,22 @@
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Literal
 
 import cloudpickle
 
 from . import cluster as cluster_mod
 from . import envcheck, item_output, localmodules, nesting
 from .cellfunc import CellCode
-from .checkpoint import check_directory
 from .diagnose import eligible_workers
 from .errors import SpecError, describe_error, type_name
 from .events import output_topic
-from .run import Run, RunOptions, make_payload, new_token, start_run, warn_all
-from .seeding import check_seed
-from .task import Payload
-
-_LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(-[A-Za-z_][A-Za-z0-9_]*)*$")
-
-
-def check_label(label: str) -> str:
-    if not _LABEL.match(label) or len(label) > 60:
-        raise SpecError(f"--name {label!r}: use letters, digits and _ (parts joined by -), "
-                        "starting with a letter, at most 60 characters")
-    return label
+from .keys import new_token
+from .kinds import Mode, OnError
+from .options import RunOptions, check_label, make_run_options
+from .run import Run, make_payload, start_run, warn_all
+from .wire import Payload
 
 
 def capture(names: Iterable[str], namespace: Mapping[str, Any],
@@ -52,11 +43,10 @@ def capture(names: Iterable[str], namespace: Mapping[str, Any],
     return captured
 
 
-def run_cell(cell: CellCode, captured: dict[str, bytes], items: Any, options: RunOptions, *,
-             mode: str, label: str) -> Run:
-    """Start a run of a notebook cell: once per item (map), once (single) or once per worker (all)."""
-    handle, _ = cluster_mod.current()
-    assert handle is not None
+def run_cell(handle: cluster_mod.ClusterHandle, cell: CellCode, captured: dict[str, bytes], items: Any,
+             options: RunOptions, *, mode: Mode, label: str) -> Run:
+    """Start a run of a notebook cell on ``handle``'s cluster: once per item (map), once (single)
+    or once per worker (all)."""
     token = new_token()
     payload = make_payload(label, token, cell=cell, captured=captured, options=options,
                            topic=output_topic(handle.client), store_names=(mode == "all"))
@@ -87,41 +77,31 @@ def _check_environment(handle: cluster_mod.ClusterHandle, payload: Payload, opti
 
 def distribute(func: Callable[[Any], Any], items: Iterable[Any], *,
                reduce: Callable[[Iterable[Any]], Any] | None = None,
-               batch: int | str = "auto", gpu: float = 0, resources: dict[str, float] | None = None,
-               workers: list[str] | None = None, retries: int = 0, on_error: str = "raise",
-               keep: bool = False, name: str = "distribute", checkpoint: str | os.PathLike[str] | None = None,
-               seed: int | None = None,
-               timeout: float | None = None,
-               wait: bool = True) -> Any:
+               batch: int | Literal["auto"] = "auto", gpu: float = 0.0,
+               resources: Mapping[str, float] | None = None, workers: Sequence[str] | None = None,
+               retries: int = 0, timeout: float | None = None, on_error: OnError = "raise",
+               checkpoint: str | os.PathLike[str] | None = None, seed: int | None = None,
+               keep: bool = False, name: str | None = None, wait: bool = True) -> Any:
     """Run ``func(item)`` for every item on the cluster; the same engine as ``%%distribute``.
 
     Returns the list of values in item order, or ``reduce``'s value (the reducer takes an
     iterable of values and must be associative: it runs first inside each batch, then as a
-    tree). ``checkpoint`` is a directory where finished values are stored, so that a call again
-    with the same function, items and directory computes only the rest. ``seed`` seeds ``random``,
-    ``numpy.random`` (and torch) before each item from the seed and the item's index (see
-    :func:`ipydistribute.seed_item`). ``timeout``: seconds an item may run
-    before it fails with a timeout error (subject to ``on_error``). With ``wait=False`` it
-    returns the :class:`~ipydistribute.core.run.Run` at once.
+    tree). The keywords are the magic's options (``on_error`` for ``--on-error``), described
+    and checked once in :mod:`ipydistribute.core.options`: ``checkpoint`` is a directory where
+    finished values are stored, so that a call again with the same function, items and directory
+    computes only the rest; ``seed`` seeds ``random``, ``numpy.random`` (and torch) before each
+    item from the seed and the item's index (see :func:`ipydistribute.seed_item`); ``timeout``:
+    seconds an item may run before it fails with a timeout error (subject to ``on_error``).
+    ``name`` (default ``distribute``) names the task groups. With ``wait=False`` it returns the
+    :class:`~ipydistribute.core.run.Run` at once.
 
     >>> distribute(lambda x: x * x, range(4))
     [0, 1, 4, 9]
     """
+    options = make_run_options(locals())  # the keywords named in the table; the others are ignored
+    label = check_label(name) or "distribute"
     if not callable(func):
         raise SpecError(f"distribute() needs a function to call per item, not {type(func).__name__}")
-    if reduce is not None and not callable(reduce):
-        raise SpecError(f"reduce must be a callable taking an iterable of values, not {type(reduce).__name__}")
-    size: int | None
-    if batch == "auto":
-        size = None
-    elif isinstance(batch, int) and not isinstance(batch, bool):
-        size = batch
-    else:
-        raise SpecError(f"batch must be a number of items or 'auto', not {batch!r}")
-    options = RunOptions(reduce=reduce, batch=size, gpu=gpu, resources=dict(resources or {}),
-                         workers=workers, retries=retries, on_error=on_error, keep=keep, name=name,
-                         checkpoint=check_directory(checkpoint) if checkpoint is not None else None,
-                         seed=check_seed(seed), timeout=timeout)
     handle, _ = cluster_mod.current()
     assert handle is not None
     token = new_token()
@@ -129,7 +109,7 @@ def distribute(func: Callable[[Any], Any], items: Iterable[Any], *,
         func_bytes = cloudpickle.dumps(func)
     except Exception as exc:
         raise SpecError(f"cannot send {func!r} to the workers: {exc}") from None
-    payload = make_payload(check_label(name), token, options=options, topic=output_topic(handle.client))
+    payload = make_payload(label, token, options=options, topic=output_topic(handle.client))
     payload.func = func_bytes
     _ship_local_modules(payload, handle.client.id, None)
     payload.warning_filters = item_output.notebook_filters()

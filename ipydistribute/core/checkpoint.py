@@ -35,7 +35,8 @@ import cloudpickle
 
 from .errors import SpecError, describe_error, safe_repr, type_name
 from .fingerprint import fingerprint
-from .task import Payload
+from .kinds import Mode
+from .wire import Payload
 
 #: First bytes of a segment: the format, so a foreign or future file is recognised.
 SEGMENT_MAGIC = b"ipydistribute-checkpoint 1\n"
@@ -47,7 +48,7 @@ _RECORD_MAGIC = b"REC1"
 Entry = tuple[int, str, Any]
 
 
-def run_key(payload: Payload, mode: str) -> str:
+def run_key(payload: Payload, mode: Mode) -> str:
     """The key of a run's results: the same for the same cell (or function), captured values,
     reducer and mode, in this kernel or after a restart; 24 hex digits.
 

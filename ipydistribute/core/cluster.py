@@ -15,7 +15,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, overload
+from typing import Any, Protocol, overload
 
 import dask
 import psutil
@@ -30,8 +30,8 @@ from .gpus import SIMULATED_ENV, GPUInfo, GPUState, detect_gpus
 from .security import describe, needs_tls, tls_security
 
 __all__ = [
-    "ClusterHandle", "SIMULATED_ENV", "adapt", "connect", "current", "new", "restart", "scale",
-    "scale_blocked", "start_local", "status", "stop", "use",
+    "ClusterHandle", "SIMULATED_ENV", "adapt", "chosen", "connect", "current", "new", "restart", "scale",
+    "scale_blocked", "start_local", "stop", "use",
 ]
 
 LOOPBACK = "127.0.0.1"
@@ -40,6 +40,16 @@ WORKER_PRELOAD = WORKER_PRELOADS[0]
 #: Dask's own default for ``distributed.dashboard.link``: only that one is replaced on JupyterHub.
 _DASK_DEFAULT_LINK = "{scheme}://{host}:{port}/status"
 _HUB_LINK = "{JUPYTERHUB_SERVICE_PREFIX}proxy/{port}/status"
+
+
+class ManagerControl(Protocol):
+    """Scaling and closing of a cluster manager, for managers that need more than Dask's calls."""
+
+    def scale(self, n: int) -> None: ...
+
+    def adapt(self, minimum: int, maximum: int) -> None: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -56,6 +66,9 @@ class ClusterHandle:
     simulated_gpus: int = 0
     adaptive: tuple[int, int] | None = None  # (minimum, maximum) while adaptive scaling is on
     requested: int = 0  # workers last asked of the cluster manager by scale
+    # how the manager is scaled and closed when its own methods are not enough (a gateway's:
+    # core/gateway.py); None: the manager's own scale, adapt and close
+    control: ManagerControl | None = None
 
     @property
     def owned(self) -> bool:
@@ -382,6 +395,12 @@ def current(start: bool = True, announce: Callable[[str], None] | None = None,
         return start_local(announce=announce), True
 
 
+def chosen() -> ClusterHandle | None:
+    """The cluster set now (by start, connect, use or a run), without looking further or starting one."""
+    with _lock:
+        return _current
+
+
 def use(target: Any) -> ClusterHandle | None:
     """Make ``target`` the cluster that ``%%distribute`` and :func:`distribute` use from now on.
 
@@ -467,10 +486,8 @@ def scale(n: int) -> ClusterHandle:
     handle.adaptive = None
     handle.requested = n
     manager: Any = handle.cluster
-    if handle.kind == "gateway":
-        from . import gateway
-
-        gateway.scale(manager, n)
+    if handle.control is not None:
+        handle.control.scale(n)
     else:
         manager.scale(n)
     return handle
@@ -486,10 +503,8 @@ def adapt(minimum: int, maximum: int) -> ClusterHandle:
     if reason:
         raise SpecError(f"cannot adapt: {reason}")
     manager: Any = handle.cluster
-    if handle.kind == "gateway":
-        from . import gateway
-
-        gateway.adapt(manager, minimum, maximum)
+    if handle.control is not None:
+        handle.control.adapt(minimum, maximum)
     else:
         manager.adapt(minimum=minimum, maximum=maximum)
     handle.adaptive = (minimum, maximum)
@@ -544,14 +559,6 @@ def restart(timeout: float | None = None) -> ClusterHandle:
     return handle
 
 
-def status() -> Any:
-    """A snapshot of the current cluster (workers, totals, dashboard), or None without one."""
-    from .cluster_snapshot import take
-
-    handle, _ = current(start=False)
-    return take(handle) if handle is not None else None
-
-
 def stop() -> None:
     """Close the current cluster if this notebook started it; disconnect from it otherwise."""
     global _current
@@ -562,10 +569,8 @@ def stop() -> None:
     try:
         handle.client.close()
     finally:
-        if handle.kind == "gateway":  # a kept one too: that only drops this notebook's connection
-            from . import gateway
-
-            gateway.close(handle.cluster)
+        if handle.control is not None:  # a kept gateway cluster too: that only drops this notebook's connection
+            handle.control.close()
         elif handle.owned and handle.cluster is not None:
             handle.cluster.close()
 

@@ -10,8 +10,10 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from dask.utils import format_bytes
+
 from .errors import counted
-from .gpus import WORKER_INFO_KEY
+from .gpus import WORKER_INFO_KEY, simulated_gpu
 
 if TYPE_CHECKING:
     from .cluster import ClusterHandle
@@ -38,6 +40,19 @@ class WorkerRow:
     gpu_memory_used: int | None = None
     gpu_memory_total: int | None = None
     pid: int | None = None
+
+    @property
+    def gpu_utilization_text(self) -> str:
+        """``37 %``, or "" without NVML metrics."""
+        return "" if self.gpu_utilization is None else f"{self.gpu_utilization:.0f} %"
+
+    @property
+    def gpu_memory_text(self) -> str:
+        """``1.2 GiB / 16 GiB`` of GPU memory, or "" without NVML metrics."""
+        if self.gpu_memory_used is None:
+            return ""
+        text = format_bytes(self.gpu_memory_used)
+        return text + (f" / {format_bytes(self.gpu_memory_total)}" if self.gpu_memory_total else "")
 
     @property
     def resources_text(self) -> str:
@@ -118,7 +133,7 @@ def worker_row(address: str, info: dict[str, Any], kind: str = "remote") -> Work
     resources = {str(k): float(v) for k, v in (info.get("resources") or {}).items()}
     facts = info.get(WORKER_INFO_KEY) or {}
     name = str(info.get("name", address))
-    simulated = bool(facts.get("simulated_gpu")) or (not facts and name.startswith("simgpu-"))
+    simulated = simulated_gpu(facts, name)
     gpu = ("simulated" if simulated else "real") if resources.get("GPU") else ""
     counts = metrics.get("task_counts") or {}
     row: dict[str, Any] = dict(

@@ -18,10 +18,11 @@ from .errors import ItemFailure, SpecError, safe_repr
 from .kept import KeptResults, KeptValue
 from .ledger import Ledger
 from .submit import Submitter
-from .task import BatchResult, Partial
+from .wire import BatchResult, Partial
 
 if TYPE_CHECKING:
-    from .run import RunOptions
+    from .kinds import Mode
+    from .options import RunOptions
 
 #: Finished map tasks are fetched together at most this often (one round trip per fetch: 10,000
 #: one-item tasks would otherwise cost a round trip each).
@@ -92,7 +93,7 @@ class Collector:
 
     # --- at the end ----------------------------------------------------------------------------
 
-    def value(self, mode: str, root: Future | None, reducer: bytes | None) -> Any:
+    def value(self, mode: Mode, root: Future | None, reducer: bytes | None) -> Any:
         if mode == "all":
             results = self.submitter.client.gather(self.submitter.map_futures)
             return {r.worker: r.values[0] for r in results}

@@ -13,7 +13,7 @@ from .errors import RunLostError, SpecError, safe_repr
 from .ledger import Entry
 
 if TYPE_CHECKING:
-    from .run import RunOptions
+    from .options import RunOptions
 
 
 def eligible_workers(client: Client, options: RunOptions, starting: bool = False) -> tuple[int, list[str]]:

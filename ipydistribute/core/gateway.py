@@ -104,7 +104,8 @@ def start(address: str | None = None, *, workers: int | None = None, adapt: tupl
             text = re.sub(r"\s*(Scaling to \d+|Using .*?) instead\.$", "", str(exc)).rstrip(".")
             raise SpecError(f"{text}; the new cluster was shut down: ask for fewer") from None
         raise
-    handle = cluster_mod.ClusterHandle(client, manager, "gateway", adaptive=adapt, requested=workers or 0)
+    handle = cluster_mod.ClusterHandle(client, manager, "gateway", adaptive=adapt, requested=workers or 0,
+                                       control=GatewayControl(manager))
     with cluster_mod._lock:
         cluster_mod.stop()
         return cluster_mod._set_current(handle)
@@ -139,6 +140,22 @@ def _forget_loop(gateway: Any) -> None:
     # while the loop is not running") once the loop has stopped; it skips a gateway without a runner.
     with contextlib.suppress(AttributeError):
         del gateway._loop_runner
+
+
+class GatewayControl:
+    """How :mod:`.cluster` scales and closes a gateway cluster (its limits become SpecErrors)."""
+
+    def __init__(self, manager: Any):
+        self.manager = manager
+
+    def scale(self, n: int) -> None:
+        scale(self.manager, n)
+
+    def adapt(self, minimum: int, maximum: int) -> None:
+        adapt(self.manager, minimum, maximum)
+
+    def close(self) -> None:
+        close(self.manager)
 
 
 def scale(manager: Any, n: int) -> None:

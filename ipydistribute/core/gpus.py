@@ -62,6 +62,17 @@ def is_simulated() -> bool:
     return os.environ.get(SIMULATED_ENV) == "1"
 
 
+def simulated_gpu(facts: dict[str, Any] | None, name: str) -> bool:
+    """Whether a worker's GPU resource is simulated: its facts (:func:`worker_facts`) say so;
+    a worker without them (started without the preload) by its name, ``simgpu-N``.
+
+    Runs on the scheduler too (core/scheduler_plugin.py), so this module imports only the
+    standard library."""
+    if facts and "simulated_gpu" in facts:
+        return bool(facts["simulated_gpu"])
+    return name.startswith("simgpu-")
+
+
 def worker_facts(worker: Any) -> dict[str, Any]:
     """What the scheduler learns about a worker when it registers (Dask startup information)."""
     return {"simulated_gpu": is_simulated(), "pid": os.getpid()}

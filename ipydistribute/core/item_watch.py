@@ -9,9 +9,10 @@ a stop or a timeout raises an exception *in that thread* with CPython's
 a long numpy call) only when it returns, so what does not leave its item within a grace
 period is reported as stuck, and its worker process is restarted through the nanny.
 
-Runs in worker processes; imports only the standard library and Dask (and the engine's own
-task types, lazily). One watchdog thread per process polls the running batches every 0.1 s:
-an item costs nothing for being watched (the item running is read off the batch's cursor).
+Runs in worker processes; imports only the standard library, Dask and the engine's wire types
+and worker context (task.run_batch comes in through ``watching``). One watchdog thread per
+process polls the running batches every 0.1 s: an item costs nothing for being watched (the item
+running is read off the batch's cursor).
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import ItemFailure, safe_repr
+from .wire import Batch, BatchResult
+from .worker_output import current_worker
 
 #: How often the watchdog looks at the running items: the precision of a timeout.
 POLL_SECONDS = 0.1
@@ -64,7 +67,7 @@ class _Watched:
     """One thread running one batch of one run."""
 
     token: str
-    payload: Any  # task.Payload of the run
+    payload: Any  # wire.Payload of the run
     ident: int
     cursor: Any  # task._Cursor: which item of the batch runs now (None for a reduce task)
     start: int  # index of the batch's first item in the input
@@ -80,6 +83,8 @@ class _Watched:
     timed_out_at: float | None = None  # when the item running now was told it timed out
     given_up: bool = False  # the item was stuck in C code past the grace: its worker restarts
     rest: _Rest | None = None  # set when this thread runs the rest of a batch whose item was stuck
+    # task.run_batch, passed in (task imports this module): runs the rest of a batch item by item
+    run_batch: Callable[[Batch, Any], Any] | None = None
 
     def index(self, offset: int | None = None) -> int | None:
         if self.cursor is None:  # a reduce task: no item
@@ -113,6 +118,7 @@ def _send(entry: _Watched, exc_type: type[BaseException]) -> None:
     entry.sent = True
 
 
+@dataclass(eq=False)
 class watching:
     """Context manager around ``run_batch``'s item loop (and a reduce task's reducer): registers
     the thread as running the batch, so that a stop or a timeout can reach the item running in it.
@@ -126,23 +132,20 @@ class watching:
     With ``cursor=None`` it watches a reduce task: no items, no timeout.
     """
 
-    def __init__(self, payload: Any, cursor: Any = None, start: int = 0, items: Sequence[Any] = (),
-                 worker_address: str = ""):
-        self.payload = payload
-        self.cursor = cursor
-        self.start = start
-        self.items = items
-        self.worker_address = worker_address
+    payload: Any
+    cursor: Any = None
+    start: int = 0
+    items: Sequence[Any] = ()
+    worker_address: str = ""
+    run_batch: Callable[[Batch, Any], Any] | None = None  # task.run_batch (task imports this module)
 
     def __enter__(self) -> None:
-        from .task import _current_worker
-
         ident = threading.get_ident()
         timeout = self.payload.timeout if self.cursor is not None else None
         now = time.monotonic()
         entry = _Watched(self.payload.token, self.payload, ident, self.cursor, self.start, self.items,
-                         self.worker_address, _current_worker(), timeout, self.payload.on_error, begun=now,
-                         since=now, rest=getattr(_local, "rest", None))
+                         self.worker_address, current_worker(), timeout, self.payload.on_error, begun=now,
+                         since=now, rest=getattr(_local, "rest", None), run_batch=self.run_batch)
         self.ident = ident
         with _lock:
             stopped = entry.token in _stopped_tokens
@@ -338,8 +341,8 @@ class _Rest(threading.Thread):
         self.ended = threading.Event()
 
     def run(self) -> None:
-        from .task import Batch, run_batch
-
+        run_batch = self.entry.run_batch
+        assert run_batch is not None  # a watched batch (not a reduce task) carries it
         _local.rest = self
         _enter_worker_context(self.entry.dask_worker)
         entry = self.entry
@@ -377,8 +380,6 @@ def _give_up(entry: _Watched, offset: int, ran: float) -> None:
 
 def _finish_batch(entry: _Watched, offset: int, failure: ItemFailure) -> Any:
     """The batch's result: the values before the stuck item, its failure, the items after it."""
-    from .task import BatchResult
-
     collect = entry.on_error == "collect"
     values = list(entry.cursor.values)
     failures = [v for v in values if isinstance(v, ItemFailure)] + [failure]

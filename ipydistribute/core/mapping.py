@@ -19,12 +19,12 @@ from .errors import SpecError, shorten
 from .kept import KeptResults
 from .reduction import TreeReduction
 from .submit import Submitter
-from .task import Batch, BatchResult, Partial
+from .wire import Batch, BatchResult, Partial
 
 if TYPE_CHECKING:
     import threading
 
-    from .run import RunOptions
+    from .options import RunOptions
 
 #: A partial at least this large makes a reduction keep its map tasks in flight bounded.
 LARGE_PARTIAL_BYTES = 1 << 20

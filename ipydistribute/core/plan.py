@@ -11,7 +11,7 @@ from itertools import islice
 from typing import Any
 
 from .errors import SpecError
-from .task import Batch
+from .wire import Batch
 
 #: Tasks per worker thread that auto batching aims for at least, so stragglers even out.
 TASKS_PER_THREAD = 4

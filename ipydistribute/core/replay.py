@@ -26,7 +26,8 @@ import cloudpickle
 
 from .errors import ItemFailure, SpecError, safe_repr
 from .kept import KeptResults
-from .task import Payload
+from .kinds import Mode
+from .wire import Payload
 
 _ENGINE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -34,7 +35,7 @@ _ENGINE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 class ItemReplay:
     """Re-runs failed items of one run; set on its failures by :func:`attach_replay`."""
 
-    def __init__(self, client: Any, payload: Payload, items: Any, mode: str):
+    def __init__(self, client: Any, payload: Payload, items: Any, mode: Mode):
         self.client = client
         self.payload = payload
         self.items = items  # the run's input (None with no loop: --all, or a cell run once)
@@ -189,7 +190,7 @@ def from_user_code(tb: types.TracebackType | None) -> types.TracebackType | None
     return first if first is not None else tb
 
 
-def attach_replay(failures: Iterable[ItemFailure], client: Any, payload: Payload, items: Any, mode: str) -> None:
+def attach_replay(failures: Iterable[ItemFailure], client: Any, payload: Payload, items: Any, mode: Mode) -> None:
     """Let ``failures`` (of a run in this kernel) re-run their items: called by the run as it
     reports them. Costs nothing until a re-run."""
     replay = ItemReplay(client, payload, items, mode)

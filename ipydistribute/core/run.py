@@ -11,66 +11,33 @@ from __future__ import annotations
 
 import collections
 import functools
-import math
-import secrets
 import threading
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import cloudpickle
 from distributed import Client, Future
 from distributed.spans import span
 
-from . import config, diagnose, plan
+from . import diagnose, plan
 from .checkpoint import CheckpointStore, Resume, resume, run_key
 from .collect import Collector
 from .errors import CellError, ItemError, ItemFailure, RunLostError, SpecError, TaskCutShort
 from .events import Inbox, OutputRecord, router
 from .kept import KeptResults
+from .kinds import Mode, RunState
 from .ledger import Ledger
 from .mapping import MapSubmission
+from .options import RunOptions
 from .reduction import TreeReduction
 from .replay import attach_replay
 from .stopping import StopReport, expect_restart, stop_tasks, wait_for_restarts
 from .submit import Submitter
-from .task import Batch, Payload
-
-ON_ERROR = ("raise", "skip", "collect")
-MAX_RETRIES = 1000
-
-
-@dataclass
-class RunOptions:
-    """How to run: the options of ``%%distribute`` and of :func:`ipydistribute.distribute`."""
-
-    reduce: Callable[[Iterable[Any]], Any] | None = None
-    batch: int | None = None  # items per task; None: automatic
-    gpu: float = 0
-    resources: dict[str, float] = field(default_factory=dict)
-    workers: list[str] | None = None
-    retries: int = 0
-    on_error: str = "raise"
-    keep: bool = False
-    name: str | None = None
-    checkpoint: str | None = None  # directory of stored item values (checked by checkpoint.check_directory)
-    seed: int | None = None  # each item seeded from SeedSequence(seed) and its index (core/seeding.py)
-    timeout: float | None = None  # --timeout: seconds an item may run before it fails
-    max_in_flight: int | None = None  # tasks in flight for a generator; None: 2 per thread
-    fan_in: int = field(default_factory=lambda: int(config.get("fan-in")))
-    target_task_seconds: float = field(default_factory=lambda: config.seconds("batch.target-duration"))
-    max_batch: int = field(default_factory=lambda: int(config.get("batch.max-items")))
-    # bytes of payload above which it is scattered once instead of sent with each task
-    scatter_threshold: int = field(default_factory=lambda: config.nbytes("scatter-threshold"))
-
-    def all_resources(self) -> dict[str, float]:
-        resources = dict(self.resources)
-        if self.gpu:
-            resources["GPU"] = self.gpu
-        return resources
+from .wire import Batch, Payload
 
 
 @dataclass(frozen=True)
@@ -79,7 +46,7 @@ class Progress:
 
     label: str
     token: str
-    state: str  # pending, running, finished, error, cancelled
+    state: RunState
     items_total: int | None
     items_done: int
     tasks_submitted: int
@@ -100,7 +67,7 @@ class Run:
     """
 
     def __init__(self, client: Client, payload: Payload, items: Any, options: RunOptions,
-                 mode: str, threads: int, workers: list[str],
+                 mode: Mode, threads: int, workers: list[str],
                  checkpoint: tuple[CheckpointStore, Resume] | None = None):
         self.client = client
         self.payload = payload
@@ -115,7 +82,7 @@ class Run:
             len(workers) if mode == "all" else 1 if mode == "single"
             else len(items) if isinstance(items, KeptResults) else plan.sized_length(items)
         )
-        self.state = "pending"
+        self.state: RunState = "pending"
         self.started = time.time()
         self.ended: float | None = None
         self.error: BaseException | None = None
@@ -373,7 +340,7 @@ class Run:
         except SpecError as exc:
             raise diagnose.workers_gone_error(self.label, exc, self.ledger.open_items()) from None
 
-    def _finish(self, state: str, error: BaseException | None = None) -> None:
+    def _finish(self, state: RunState, error: BaseException | None = None) -> None:
         with self._cond:
             if self._done.is_set():
                 return
@@ -423,20 +390,9 @@ def _check_associative(reducer: Any) -> None:
                         "item (value, 1), --reduce with a pairwise sum) and finish in the notebook")
 
 
-def start_run(client: Client, payload: Payload, items: Any, options: RunOptions, mode: str = "map") -> Run:
+def start_run(client: Client, payload: Payload, items: Any, options: RunOptions, mode: Mode = "map") -> Run:
     """Check the options against the cluster and start a :class:`Run` (it runs in the background)."""
-    if options.on_error not in ON_ERROR:
-        raise SpecError(f"--on-error must be one of {', '.join(ON_ERROR)}, not {options.on_error!r}")
-    if options.on_error == "collect" and options.reduce is not None:
-        raise SpecError("--on-error collect keeps errors in place of values, which a reducer cannot sum: "
-                        "use --on-error skip with --reduce")
-    if options.batch is not None and options.batch < 1:
-        raise SpecError(f"--batch must be a positive number of items or 'auto', not {options.batch}")
-    if not 0 <= options.retries <= MAX_RETRIES:
-        raise SpecError(f"--retries must be between 0 and {MAX_RETRIES}, not {options.retries}")
-    if options.timeout is not None and not (isinstance(options.timeout, (int, float)) and not isinstance(
-            options.timeout, bool) and math.isfinite(options.timeout) and options.timeout > 0):
-        raise SpecError(f"--timeout takes a positive number of seconds, like --timeout 60, not {options.timeout!r}")
+    # the options were checked when the RunOptions was made (core/options.py)
     _check_associative(options.reduce)
     wait_for_restarts(client)  # workers a stop restarted: let them come back first
     threads, workers = diagnose.eligible_workers(client, options, starting=True)
@@ -445,7 +401,7 @@ def start_run(client: Client, payload: Payload, items: Any, options: RunOptions,
 
 
 def _open_checkpoint(payload: Payload, items: Any, options: RunOptions,
-                     mode: str) -> tuple[CheckpointStore, Resume]:
+                     mode: Mode) -> tuple[CheckpointStore, Resume]:
     """The run's store in ``--checkpoint DIR`` and what it already holds; says in one line when
     the run resumes, or when the cell or its data changed since the stored run."""
     assert options.checkpoint is not None
@@ -463,11 +419,6 @@ def _open_checkpoint(payload: Payload, items: Any, options: RunOptions,
         if line:
             print(line)
     return store, resumed
-
-
-def new_token() -> str:
-    """A run token: 8 hex digits, which Dask's key_split leaves out of the group prefix."""
-    return secrets.token_hex(4)
 
 
 def make_payload(label: str, token: str, *, cell: Any = None, func: Callable[..., Any] | None = None,

@@ -25,18 +25,18 @@ _private = random.Random()
 _isolated: set[str] = set()
 
 
-def _private_module() -> types.ModuleType:
-    """A stand-in for the ``random`` module whose module-level functions draw from ``_private``;
-    its classes (``random.Random(0)``, made by every new Worker's state machine) stay as they are."""
-    module = types.ModuleType("random")
+def _module_on(generator: random.Random) -> types.ModuleType:
+    """A stand-in for the ``random`` module whose functions draw from ``generator``; its classes
+    (``random.Random``, ``SystemRandom``) stay, as Dask makes its own generators with them."""
+    module = types.ModuleType("random", random.__doc__)
     module.__dict__.update(random.__dict__)
     for attribute, value in random.__dict__.items():
         if getattr(value, "__self__", None) is random._inst:  # type: ignore[attr-defined]
-            setattr(module, attribute, getattr(_private, value.__name__))
+            setattr(module, attribute, getattr(generator, value.__name__))
     return module
 
 
-_private_random = _private_module()
+_private_module = _module_on(_private)
 
 
 def isolate_dask_random() -> None:
@@ -54,7 +54,7 @@ def isolate_dask_random() -> None:
             continue
         for attribute, value in list(namespace.items()):
             if value is random:
-                namespace[attribute] = _private_random
+                namespace[attribute] = _private_module
             elif getattr(value, "__self__", None) is random._inst:  # type: ignore[attr-defined]
                 namespace[attribute] = getattr(_private, value.__name__)
 

@@ -13,11 +13,13 @@ from distributed import Client, Future
 
 from .errors import SpecError, describe_error, safe_repr, type_name
 from .kept import KeptResults
+from .keys import task_key
 from .ledger import Ledger, Role
-from .task import Batch, Payload, reduce_partials, run_batch
+from .task import reduce_partials, run_batch
+from .wire import Batch, Payload
 
 if TYPE_CHECKING:
-    from .run import RunOptions
+    from .options import RunOptions
 
 
 class Submitter:
@@ -63,7 +65,7 @@ class Submitter:
         with self._lock:
             n = self._counts.get(role, 0)
             self._counts[role] = n + 1
-        return (f"{self.payload.label}-{role}-{self.payload.token}", n)
+        return task_key(self.payload.label, role, self.payload.token, n)
 
     def _task_options(self) -> dict[str, Any]:
         # No Dask retries: items are retried one by one inside their batch (run_batch), and a

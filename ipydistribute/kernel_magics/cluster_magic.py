@@ -183,7 +183,9 @@ def literal_options(text: str) -> dict[str, Any]:
 
 def _split_words(text: str) -> list[str]:
     """Split at spaces outside quotes and brackets, keeping the quotes (unlike shlex)."""
-    words, current, quote, depth = [], [], "", 0
+    words: list[str] = []
+    current: list[str] = []
+    quote, depth = "", 0
     for char in text:
         if quote:
             quote = "" if char == quote and (not current or current[-1] != "\\") else quote

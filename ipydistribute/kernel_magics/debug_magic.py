@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, line_cell_magic, magics_class, needs_local_scope
 
 from ..core.errors import CellError, SpecError, safe_repr
@@ -22,6 +23,8 @@ from ..core.replay import ItemReplay, describe_rerun, from_user_code
 
 @magics_class
 class DebugMagics(Magics):
+    shell: InteractiveShell  # always set: the extension registers the magics on a shell
+
     def __init__(self, shell: Any, ipython_debug: Any):
         super().__init__(shell)
         self.ipython_debug = ipython_debug  # IPython's own %debug, for everything else

@@ -3,39 +3,35 @@
 from __future__ import annotations
 
 import functools
-import math
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, line_cell_magic, magics_class, needs_local_scope
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from ..core import api, cluster, config, monitor
+from ..core import api, cluster, monitor
 from ..core.cellfunc import CellCode
-from ..core.checkpoint import check_directory
-from ..core.errors import SpecError, safe_repr, shorten
+from ..core.errors import SpecError, shorten
 from ..core.kept import KeptResults
-from ..core.run import Run, RunOptions, warn_all
-from ..core.seeding import check_seed
+from ..core.kinds import Mode
+from ..core.options import OPTIONS, make_run_options
+from ..core.run import Run, warn_all
 from ..core.stopped import stopped_error
 from ..widgets.factory import in_kernel, live_display
 from .options import output_options, run_options
 from .parse import (
     LoopSpec,
-    parse_batch,
     parse_comprehension,
     parse_loop,
     parse_options,
-    parse_resources,
     split_options,
 )
 from .prompt import cell_label, prompt_number
 from .say import say
 from .syntax import cell_syntax_error
-
-VIEWS = ("full", "progress", "none")
 
 
 def usage_errors(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -53,10 +49,10 @@ def usage_errors(method: Callable[..., Any]) -> Callable[..., Any]:
 
 @magics_class
 class DistributeMagics(Magics):
+    shell: InteractiveShell  # always set: the extension registers the magics on a shell
+
     @magic_arguments()
     @argument("loop", nargs="*", help="`VAR in ITERABLE` for the cell; `EXPR for VAR in ITERABLE` for the line magic")
-    @argument("--all", action="store_true", dest="all_workers",
-              help="run the cell once on every worker; names it assigns stay on the workers for later cells")
     @run_options
     @output_options
     @needs_local_scope
@@ -96,12 +92,12 @@ class DistributeMagics(Magics):
         if args.all_workers and args.checkpoint is not None:
             raise SpecError("--checkpoint stores the values of items; --all runs a setup once per worker: "
                             "drop --checkpoint")
-        view = _view_kind(args.view)
-        out = _check_out(args.out)
-        options = self._options(args)
+        values = self._options(args)
+        view, out, label = values["view"], values["out"], values["name"]
+        options = make_run_options(values)
         source = self.shell.transform_cell(cell) if cell is not None else (spec.expression or "")
         prompt = prompt_number(self.shell)
-        label = api.check_label(args.name) if args.name else cell_label(prompt)
+        label = label or cell_label(prompt)
         try:
             code = CellCode.from_source(source, f"<cell {args.name or prompt}>", spec.target)
         except SyntaxError as exc:  # only the cell's lines, as for a plain cell
@@ -111,37 +107,18 @@ class DistributeMagics(Magics):
                             "end the cell with the value, e.g. `result`")
         items = self._items(spec, local_ns)
         captured = api.capture(code.read_names, {**self.shell.user_ns, **(local_ns or {})}, self.shell.user_ns_hidden)
-        self._ensure_cluster(view)
-        mode = "all" if args.all_workers else "single" if spec.target is None else "map"
-        run = api.run_cell(code, captured, items, options, mode=mode, label=label)
+        handle = self._ensure_cluster(view)
+        mode: Mode = "all" if args.all_workers else "single" if spec.target is None else "map"
+        run = api.run_cell(handle, code, captured, items, options, mode=mode, label=label)
         return self._finish(run, view, out, args.nowait, code.has_value or mode == "all")
 
     # --- steps --------------------------------------------------------------------------------
 
-    def _options(self, args: Any) -> RunOptions:
-        reducer = None
+    def _options(self, args: Any) -> dict[str, Any]:
+        """Every option's value, parsed and checked by the table (core/options.py)."""
         if args.reduce:
-            reducer = self._evaluate(args.reduce, "--reduce")
-            if not callable(reducer):
-                raise SpecError(f"--reduce {args.reduce} is a {type(reducer).__name__}, not a callable: "
-                                "give a function that takes an iterable of values, like sum")
-        gpu = 0.0
-        if args.gpu is not None:
-            try:
-                gpu = float(args.gpu)
-            except ValueError:
-                raise SpecError(f"--gpu takes a number of GPUs, not {args.gpu!r}") from None
-            if not math.isfinite(gpu) or gpu <= 0:
-                raise SpecError(f"--gpu must be more than 0 (and finite), not {args.gpu}")
-        workers = [w.strip() for w in args.workers.split(",") if w.strip()] if args.workers else None
-        if args.workers is not None and not workers:
-            raise SpecError("--workers is empty: name workers like --workers cpu-0,cpu-1")
-        return RunOptions(reduce=reducer, batch=parse_batch(args.batch), gpu=gpu,
-                          resources=parse_resources(args.resources) if args.resources else {},
-                          workers=workers, retries=args.retries, on_error=args.on_error,
-                          keep=args.keep, name=args.name, seed=check_seed(args.seed),
-                          timeout=_seconds(args.timeout, "--timeout"),
-                          checkpoint=check_directory(args.checkpoint) if args.checkpoint is not None else None)
+            args.reduce = self._evaluate(args.reduce, "--reduce")
+        return {option.keyword: option.from_text(getattr(args, option.keyword)) for option in OPTIONS}
 
     def _evaluate(self, expression: str, what: str, local_ns: dict[str, Any] | None = None) -> Any:
         try:
@@ -169,7 +146,7 @@ class DistributeMagics(Magics):
                             f"{type(exc).__name__}: {shorten(str(exc), 200)}") from None
         return items
 
-    def _ensure_cluster(self, view: str) -> None:
+    def _ensure_cluster(self, view: str) -> cluster.ClusterHandle:
         handle, started = cluster.current(announce=say)
         assert handle is not None
         if started:
@@ -179,6 +156,7 @@ class DistributeMagics(Magics):
         if view == "full" and in_kernel(self.shell):
             # Before the first task: the live view's monitor must see every transition.
             monitor.ensure_plugin(handle.client)
+        return handle
 
     def _finish(self, run: Run, view: str, out: str | None, nowait: bool, has_value: bool) -> Any:
         live = live_display(run, view, self.shell)
@@ -213,27 +191,3 @@ def _say_stopped(run: Run) -> None:
     """Which items a stop interrupted and which workers it restarted, under the cell."""
     if run.stop_report is not None and (run.state == "cancelled" or run.stop_report.stopped_anything()):
         print("\n".join(run.stop_report.lines(run.progress().items_done, run.items_total)), file=sys.stderr)
-
-
-def _seconds(text: str | None, option: str) -> float | None:
-    if text is None:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise SpecError(f"{option} takes a number of seconds, like {option} 60, not {text!r}") from None
-
-
-def _view_kind(view: str | None) -> str:
-    kind = view or config.get("view")
-    if kind not in VIEWS:
-        raise SpecError(f"--view takes {', '.join(VIEWS)}, not {kind!r}")
-    return str(kind)
-
-
-def _check_out(name: str | None) -> str | None:
-    import keyword
-
-    if name is not None and (not name.isidentifier() or keyword.iskeyword(name)):
-        raise SpecError(f"--out {safe_repr(name, 40)} is not a variable name: use letters, digits and _")
-    return name

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import ast
 import io
-import math
 import tokenize
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +17,10 @@ from IPython.core.magic_arguments import parse_argstring
 
 from ..core.cellfunc import parse_target
 from ..core.errors import SpecError, shorten
+from ..core.options import parse_batch, parse_resources
+
+__all__ = ["LoopSpec", "parse_batch", "parse_comprehension", "parse_loop", "parse_options", "parse_resources",
+           "split_options", "take_expression_option"]
 
 
 @dataclass(frozen=True)
@@ -40,33 +43,38 @@ def _tokens(text: str) -> list[tokenize.TokenInfo]:
         raise SpecError(f"cannot read the magic line ({message}): check its brackets and quotes") from None
 
 
-def split_options(line: str) -> tuple[str, str]:
-    """``'x in range(3) --out y'`` -> ``('x in range(3)', '--out y')``."""
+def _outside_brackets(tokens: list[tokenize.TokenInfo], begin: int = 0) -> Iterator[tuple[int, tokenize.TokenInfo]]:
+    """The tokens from ``begin`` on at bracket depth 0 (brackets themselves left out); the one
+    bracket scanner of the magic line. Raises at the end when the brackets do not balance."""
     depth = 0
-    tokens = _tokens(line)
-    for i, tok in enumerate(tokens):
+    for i in range(begin, len(tokens)):
+        tok = tokens[i]
         if tok.type == tokenize.OP and tok.string in "([{":
             depth += 1
         elif tok.type == tokenize.OP and tok.string in ")]}":
             depth -= 1
-        elif (depth == 0 and tok.string == "-" and i + 1 < len(tokens) and tokens[i + 1].string == "-"
-              and tokens[i + 1].start[1] == tok.end[1]
-              and (tok.start[1] == 0 or line[tok.start[1] - 1].isspace())):
+        elif depth == 0:
+            yield i, tok
+    if depth != 0:
+        text = tokens[0].line if tokens else ""
+        raise SpecError(f"unbalanced brackets in {text.strip()!r}: close every ( [ {{ you open")
+
+
+def split_options(line: str) -> tuple[str, str]:
+    """``'x in range(3) --out y'`` -> ``('x in range(3)', '--out y')``."""
+    tokens = _tokens(line)
+    for i, tok in _outside_brackets(tokens):
+        if (tok.string == "-" and i + 1 < len(tokens) and tokens[i + 1].string == "-"
+                and tokens[i + 1].start[1] == tok.end[1]
+                and (tok.start[1] == 0 or line[tok.start[1] - 1].isspace())):
             column = tok.start[1]
             return line[:column].strip(), line[column:].strip()
-    if depth != 0:
-        raise SpecError(f"unbalanced brackets in {line.strip()!r}: close every ( [ {{ you open")
     return line.strip(), ""
 
 
 def _split_in(head: str) -> tuple[str, str] | None:
-    depth = 0
-    for tok in _tokens(head):
-        if tok.type == tokenize.OP and tok.string in "([{":
-            depth += 1
-        elif tok.type == tokenize.OP and tok.string in ")]}":
-            depth -= 1
-        elif depth == 0 and tok.type == tokenize.NAME and tok.string == "in":
+    for _, tok in _outside_brackets(_tokens(head)):
+        if tok.type == tokenize.NAME and tok.string == "in":
             column = tok.start[1]
             return head[:column].strip(), head[tok.end[1]:].strip()
     return None
@@ -105,7 +113,9 @@ def parse_comprehension(head: str) -> LoopSpec:
                         "e.g. `for x in [v for v in items if v > 0]`")
     source = f"({head}\n)"
     gen = node.generators[0]
-    segment = lambda n: ast.get_source_segment(source, n)  # noqa: E731
+    def segment(node: ast.AST) -> str | None:
+        return ast.get_source_segment(source, node)
+
     return LoopSpec(segment(gen.target), segment(gen.iter), segment(node.elt))
 
 
@@ -146,17 +156,8 @@ def take_expression_option(text: str, name: str) -> tuple[str | None, str]:
             continue
         begin = tokens[i].start[1]
         value_start = tokens[i + 2].end[1]
-        depth = 0
-        end = len(flat)
-        for j in range(i + 3, len(tokens)):
-            tok = tokens[j]
-            if tok.type == tokenize.OP and tok.string in "([{":
-                depth += 1
-            elif tok.type == tokenize.OP and tok.string in ")]}":
-                depth -= 1
-            elif depth == 0 and j in starts[n + 1:]:
-                end = tok.start[1]
-                break
+        later = set(starts[n + 1:])
+        end = next((tok.start[1] for j, tok in _outside_brackets(tokens, i + 3) if j in later), len(flat))
         value = flat[value_start:end].strip()
         value_tokens = _tokens(value) if value else []
         if len(value_tokens) == 1 and value_tokens[0].type == tokenize.STRING:
@@ -197,32 +198,3 @@ def parse_options(magic: Callable[..., Any], text: str) -> Any:
         if value is not None:
             setattr(args, name, check_reducer(value) if name == "reduce" else value)
     return args
-
-
-def parse_resources(text: str) -> dict[str, float]:
-    """``"GPU=1,MEMORY=4e9"`` -> ``{"GPU": 1.0, "MEMORY": 4e9}``."""
-    resources: dict[str, float] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        name, sep, value = part.partition("=")
-        try:
-            amount = float(value)
-        except ValueError:
-            amount = -1.0
-        if not sep or not name.strip().isidentifier() or not math.isfinite(amount) or amount <= 0:
-            raise SpecError(f"--resources takes NAME=AMOUNT pairs like \"GPU=1,MEMORY=4e9\", not {part!r}")
-        resources[name.strip()] = amount
-    if not resources:
-        raise SpecError("--resources is empty: write it like \"GPU=1\"")
-    return resources
-
-
-def parse_batch(text: str) -> int | None:
-    if text == "auto":
-        return None
-    try:
-        size = int(text)
-    except ValueError:
-        raise SpecError(f"--batch takes a number of items or 'auto', not {text!r}") from None
-    if size < 1:
-        raise SpecError(f"--batch must be at least 1 item, not {size}")
-    return size

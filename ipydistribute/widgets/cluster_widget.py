@@ -32,15 +32,9 @@ KIND_TEXT = {"local": "embedded local cluster", "remote": "remote scheduler",
 def _row_context(w: WorkerRow) -> dict[str, Any]:
     memory = f"{format_bytes(w.memory_used)} / {format_bytes(w.memory_limit)}" if w.memory_limit \
         else format_bytes(w.memory_used)
-    gpu_memory = ""
-    if w.gpu_memory_used is not None:
-        gpu_memory = format_bytes(w.gpu_memory_used)
-        if w.gpu_memory_total:
-            gpu_memory += f" / {format_bytes(w.gpu_memory_total)}"
     return dict(name=w.name, address=w.address, threads=w.threads, memory=memory, cpu=f"{w.cpu:.0f} %",
                 processing=w.processing, resources=w.resources_text or "–",
-                gpu_util="" if w.gpu_utilization is None else f"{w.gpu_utilization:.0f} %",
-                gpu_memory=gpu_memory)
+                gpu_util=w.gpu_utilization_text, gpu_memory=w.gpu_memory_text)
 
 
 def _gpu_total(s: ClusterSnapshot) -> str:

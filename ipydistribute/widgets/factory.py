@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.run import Run
-from .live import LiveDisplay, RunView
+from .live import LiveDisplay, RunViewProtocol
 
 
 def in_kernel(shell: Any) -> bool:
@@ -34,7 +34,7 @@ def gpu_reason() -> str | None:
     return str(handle.gpu_state.value)
 
 
-def make_view(run: Run, kind: str, shell: Any, force: bool = False) -> RunView | None:
+def make_view(run: Run, kind: str, shell: Any, force: bool = False) -> RunViewProtocol | None:
     """The view of ``run``: None for ``none`` or a terminal (unless ``force``)."""
     if kind == "none" or not (force or in_kernel(shell)):
         return None
@@ -42,9 +42,9 @@ def make_view(run: Run, kind: str, shell: Any, force: bool = False) -> RunView |
         from .progress import ProgressView
 
         return ProgressView(run.label)
-    from .runview import RunView as FullRunView
+    from .runview import RunView
 
-    return FullRunView(run, dashboard=dashboard_link(run), gpu_reason=gpu_reason())
+    return RunView(run, dashboard=dashboard_link(run), gpu_reason=gpu_reason())
 
 
 def live_display(run: Run, kind: str, shell: Any) -> LiveDisplay:

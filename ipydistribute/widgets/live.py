@@ -18,7 +18,7 @@ from . import freeze
 from .output import OutputForwarder, thread_output_parent
 
 
-class RunView(Protocol):
+class RunViewProtocol(Protocol):
     """What a view of a run provides; the live display drives it."""
 
     def live_bundle(self) -> dict[str, Any]:
@@ -42,7 +42,7 @@ QUICK_SECONDS = 0.3
 class LiveDisplay:
     """Runs a view of ``run`` until it ends."""
 
-    def __init__(self, run: Run, view: RunView | None, parent: dict[str, Any] | None, rate: float = 5.0):
+    def __init__(self, run: Run, view: RunViewProtocol | None, parent: dict[str, Any] | None, rate: float = 5.0):
         self.run = run
         self.view = view
         self.parent = parent

@@ -12,26 +12,15 @@ import ipywidgets as widgets
 from ..core.errors import label_text
 from ..core.run import Progress
 from .lifecycle import close_tree
+from .palette import RUN_COLOURS
+from .summary import pace, pace_text
 from .templates import render
-
-STATE_COLOURS = {
-    "pending": "#9ca3af",
-    "running": "#2563eb",
-    "finished": "#16a34a",
-    "error": "#dc2626",
-    "cancelled": "#d97706",
-}
 
 
 def summary_text(p: Progress) -> str:
     total = "?" if p.items_total is None else f"{p.items_total:,}"
-    rate = p.items_done / p.elapsed if p.elapsed > 0 else 0.0
     text = f"{p.items_done:,}/{total} items · {p.tasks_done:,}/{p.tasks_submitted:,} tasks · {p.elapsed:.1f} s"
-    if rate:
-        text += f" · {rate:,.1f} items/s"
-    if p.state == "running" and p.items_total and rate:
-        text += f" · ~{max(0.0, (p.items_total - p.items_done) / rate):.0f} s left"
-    return text
+    return text + pace_text(*pace(p))
 
 
 def percent(p: Progress) -> float:
@@ -68,5 +57,5 @@ class ProgressView:
 
     def final_bundle(self, p: Progress) -> dict[str, Any]:
         html = render("progress.html.j2", p=p, percent=percent(p), summary=summary_text(p),
-                      colour=STATE_COLOURS.get(p.state, "#6b7280"))
+                      colour=RUN_COLOURS.get(p.state, "#6b7280"))
         return {"text/html": html, "text/plain": f"{label_text(p.label)}: {p.state} · {summary_text(p)}"}

@@ -80,7 +80,7 @@ class RunView:
         ])
         self.box.add_class("ipydistribute-run")
 
-    # --- the RunView protocol ----------------------------------------------------------------
+    # --- the RunViewProtocol -----------------------------------------------------------------
 
     def live_bundle(self) -> dict[str, Any]:
         bundle: dict[str, Any] = self.box._repr_mimebundle_() or {}

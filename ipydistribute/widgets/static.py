@@ -15,7 +15,8 @@ from typing import Any
 from dask.utils import format_bytes
 from markupsafe import Markup
 
-from ..core.monitor import STATES, Bar, Snapshot, WorkerSnapshot
+from ..core.cluster_snapshot import WorkerRow
+from ..core.monitor import STATES, Bar, Snapshot
 from .graph_layout import Graph
 from .palette import RUN_COLOURS, STATE_COLOURS, STATE_WORDS
 from .picture import PANEL_H, PANEL_W, run_picture, styles_of
@@ -26,20 +27,14 @@ from .templates import render
 STATIC_BARS = 2_000
 
 
-def gpu_text(w: WorkerSnapshot, reason: str | None = None) -> str:
+def gpu_text(w: WorkerRow, reason: str | None = None) -> str:
     """What the resources row says about a worker's GPU: figures, or why there are none."""
-    if w.gpu:
-        util = w.gpu.get("utilization")
-        used, total = w.gpu.get("memory_used"), w.gpu.get("memory_total")
-        text = f"{util:.0f} %" if isinstance(util, (int, float)) else "? %"
-        if used is not None:
-            text += f" · {format_bytes(int(used))}"
-            if total:
-                text += f" / {format_bytes(int(total))}"
-        return text
-    if w.has_gpu_resource:
-        if w.simulated_gpu:
-            return "simulated GPU: no device, no metrics"
+    if w.gpu_utilization is not None or w.gpu_memory_used is not None:
+        text = w.gpu_utilization_text or "? %"
+        return text + (f" · {w.gpu_memory_text}" if w.gpu_memory_text else "")
+    if w.gpu == "simulated":
+        return "simulated GPU: no device, no metrics"
+    if w.gpu == "real":
         return f"GPU metrics off: {reason or 'the worker reports no NVML metrics'}"
     return "no GPU"
 

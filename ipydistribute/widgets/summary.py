@@ -10,9 +10,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..core.errors import counted, label_text
+from ..core.kinds import ShownState
 from ..core.monitor import Snapshot
 from ..core.run import Progress
 from ..core.timing import RunTiming
+
+
+def pace(progress: Progress) -> tuple[float, float | None]:
+    """Items per second so far, and the seconds left while the run is running (None otherwise)."""
+    rate = progress.items_done / progress.elapsed if progress.elapsed > 0 else 0.0
+    eta = None
+    if progress.state == "running" and progress.items_total and rate:
+        eta = max(0.0, (progress.items_total - progress.items_done) / rate)
+    return rate, eta
+
+
+def pace_text(rate: float, eta: float | None) -> str:
+    """`` · 12.5 items/s · ~40 s left``, the parts that are known."""
+    text = f" · {rate:,.1f} items/s" if rate else ""
+    return text + (f" · ~{eta:.0f} s left" if eta is not None else "")
 
 
 @dataclass(frozen=True)
@@ -20,7 +36,7 @@ class RunFigures:
     """The header and summary figures of a run, from a progress and a monitor snapshot."""
 
     label: str
-    state: str
+    state: ShownState
     tasks_done: int
     tasks_total: int
     tasks_failed: int
@@ -44,11 +60,7 @@ class RunFigures:
         total = "?" if self.items_total is None else f"{self.items_total:,}"
         text = (f"{self.tasks_done:,}/{max(self.tasks_total, self.tasks_done):,} tasks · "
                 f"{self.items_done:,}/{total} items · {self.wall:.1f} s")
-        if self.rate:
-            text += f" · {self.rate:,.1f} items/s"
-        if self.eta is not None:
-            text += f" · ~{self.eta:.0f} s left"
-        return text
+        return text + pace_text(self.rate, self.eta)
 
     def summary(self) -> str:
         busy = self.busy
@@ -78,10 +90,7 @@ def figures(progress: Progress, snapshot: Snapshot | None, threads: int,
     total = snapshot.total if snapshot is not None and snapshot.total else progress.tasks_submitted
     failed = counts["erred"] if counts else progress.tasks_failed
     lanes = len({w for w, _ in snapshot.lanes}) if snapshot is not None else 0
-    rate = progress.items_done / progress.elapsed if progress.elapsed > 0 else 0.0
-    eta = None
-    if progress.state == "running" and progress.items_total and rate:
-        eta = max(0.0, (progress.items_total - progress.items_done) / rate)
+    rate, eta = pace(progress)
     return RunFigures(label_text(progress.label), progress.state, done, total, failed, progress.items_done,
                       progress.items_total, lanes, threads, progress.elapsed,
                       snapshot.task_time if snapshot is not None else 0.0, rate, eta, timing, hint)

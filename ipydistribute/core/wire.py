@@ -1,0 +1,140 @@
+"""The types that travel between the kernel, the scheduler and the workers.
+
+A run ships one :class:`Payload`; the items go in :class:`Batch` es; a map task returns a
+:class:`BatchResult`, a reducing task a :class:`Partial`. They hold data and pickle compactly;
+what runs on the workers is core/task.py (the batch loop) and core/worker_output.py (output).
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import cloudpickle
+from dask.sizeof import sizeof
+
+from .cellfunc import CellCode
+from .errors import ItemFailure
+from .kinds import OnError
+
+
+@dataclass
+class Payload:
+    """What one run needs on every worker."""
+
+    token: str
+    label: str
+    cell: CellCode | None = None
+    func: bytes | None = None  # cloudpickled callable (the Python API) instead of a cell
+    captured: dict[str, bytes] = field(default_factory=dict)
+    reducer: bytes | None = None
+    on_error: OnError = "raise"
+    retries: int = 0  # attempts after the first for each item that raises
+    topic: str | None = None  # event topic that carries print() output back to the kernel
+    output_limit: int = 64 * 1024  # characters of output kept per item
+    store_names: bool = False  # --all: keep the cell's top-level names on the worker
+    seed: int | None = None  # --seed: each item seeded from SeedSequence(seed) and its index
+    modules: dict[str, Any] = field(default_factory=dict)  # the notebook's own modules, as source
+    warning_filters: list[Any] | None = None  # the notebook's warnings.filters (core/item_output.py)
+    show_figures: bool = False  # a matplotlib Figure as an item's value is also shown as an image
+    timeout: float | None = None  # --timeout: seconds an item may run (item_watch enforces it)
+
+
+class Batch:
+    """Consecutive items of the input, sent as one pickled buffer.
+
+    The kernel packs the items once (:meth:`pack`); the scheduler, which deserializes every
+    graph it receives, then passes them on as bytes instead of unpickling and pickling each
+    item again, and the worker unpacks them on first use. A plain class, so Dask does not walk
+    the items either.
+    """
+
+    __slots__ = ("start", "count", "probe", "_items", "_blob")
+
+    def __init__(self, start: int, items: Sequence[Any] | None, count: int | None = None,
+                 blob: Any = None, probe: bool = False):
+        self.start = start
+        self._items = items
+        self._blob = blob
+        self.count = len(items) if items is not None else (count or 0)
+        self.probe = probe  # its timing is sent to the kernel as an event, ahead of its result
+
+    def __len__(self) -> int:
+        return self.count
+
+    @property
+    def items(self) -> Sequence[Any]:
+        if self._items is None:
+            self._items = pickle.loads(self._blob or b"")
+            self._blob = None
+        return self._items
+
+    def pack(self) -> Any:
+        """The items as one buffer (pickled once; raises what pickling the items raises)."""
+        if self._blob is None:
+            self._blob = cloudpickle.dumps(self._items, protocol=pickle.HIGHEST_PROTOCOL)
+        return self._blob
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        blob: Any = self.pack()
+        if isinstance(protocol, int) and protocol >= 5:
+            # Out of band: Dask sends it as its own frame, neither copied into nor scanned with the graph.
+            blob = pickle.PickleBuffer(blob)
+        return (_packed_batch, (self.start, self.count, blob, self.probe))
+
+
+def _packed_batch(start: int, count: int, blob: Any, probe: bool = False) -> Batch:
+    return Batch(start, None, count, blob, probe)
+
+
+class BatchResult:
+    """The values of one batch, in order, and the items that failed."""
+
+    __slots__ = ("start", "values", "failures", "elapsed", "worker")
+
+    def __init__(self, start: int, values: list[Any], failures: list[ItemFailure], elapsed: float, worker: str):
+        self.start = start
+        self.values = values
+        self.failures = failures
+        self.elapsed = elapsed
+        self.worker = worker
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+NOTHING = object()  # the value of a Partial that reduced no items
+
+
+@sizeof.register(BatchResult)
+def _sizeof_batch_result(result: BatchResult) -> int:
+    # Dask's memory accounting (spilling, result-limit) must see the values inside.
+    return int(sizeof(result.values)) + 64
+
+
+class Partial:
+    """A reduced value of some batches, with the count of items in it and their failures."""
+
+    __slots__ = ("value", "count", "failures", "failure_count", "elapsed")
+
+    def __init__(self, value: Any, count: int, failures: list[ItemFailure], failure_count: int, elapsed: float):
+        self.value = value
+        self.count = count
+        self.failures = failures
+        self.failure_count = failure_count
+        self.elapsed = elapsed
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        value = None if self.value is NOTHING else self.value
+        return (_partial, (value, self.count, self.failures, self.failure_count, self.elapsed))
+
+
+@sizeof.register(Partial)
+def _sizeof_partial(partial: Partial) -> int:
+    return (int(sizeof(partial.value)) if partial.count else 0) + 64
+
+
+def _partial(value: Any, count: int, failures: list[ItemFailure], failure_count: int, elapsed: float) -> Partial:
+    return Partial(value if count else NOTHING, count, failures, failure_count, elapsed)

@@ -1,0 +1,145 @@
+"""The worker side and the pictures without a cluster: the wire types, the batch loop and its
+output capture, the graph layout and the static picture. Real objects throughout; the only thing
+missing is Dask (outside a task the capture writes to the process's own stdout)."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+from dask.sizeof import sizeof
+
+from ipydistribute.core.cellfunc import CellCode
+from ipydistribute.core.cluster_snapshot import worker_row
+from ipydistribute.core.errors import ItemFailure
+from ipydistribute.core.keys import new_token, parse_key, task_key
+from ipydistribute.core.monitor import Bar, GroupSnapshot, Snapshot
+from ipydistribute.core.options import RunOptions
+from ipydistribute.core.run import make_payload
+from ipydistribute.core.task import run_batch
+from ipydistribute.core.wire import Batch, BatchResult, Partial, Payload
+from ipydistribute.widgets.graph_layout import layout
+from ipydistribute.widgets.static import gpu_text, run_html, run_png
+from ipydistribute.widgets.summary import figures, pace
+
+pytestmark = pytest.mark.fast
+
+
+def _payload(source: str, topic: str | None = None, **options: object) -> Payload:
+    cell = CellCode.from_source(source, "<cell fast>", "x")
+    return make_payload("fast", new_token(), cell=cell, options=RunOptions(**options), topic=topic)
+
+
+# --- wire types -----------------------------------------------------------------------------
+
+def test_a_batch_pickles_its_items_once_and_unpacks_them_on_first_use():
+    batch = Batch(10, [{"a": 1}, [2, 3], "four"])
+    copy = pickle.loads(pickle.dumps(batch, protocol=5))
+    assert (copy.start, len(copy), copy.items) == (10, 3, [{"a": 1}, [2, 3], "four"])
+    assert copy._items is not None and copy._blob is None  # unpacked once, the buffer dropped
+
+
+def test_results_and_partials_round_trip_and_report_their_size():
+    failure = ItemFailure(1, "1", "w", "ValueError", "bad")
+    result = pickle.loads(pickle.dumps(BatchResult(4, [b"x" * 1000, None], [failure], 0.5, "w")))
+    assert (result.start, len(result), result.failures[0].message) == (4, 2, "bad")
+    assert sizeof(result) >= 1000  # Dask's memory accounting sees the values inside
+    empty = pickle.loads(pickle.dumps(Partial(None, 0, [], 0, 0.0)))
+    full = pickle.loads(pickle.dumps(Partial(0, 3, [], 0, 0.1)))
+    assert (empty.count, full.value, full.count) == (0, 0, 3)  # a 0 value is kept, not "nothing"
+
+
+def test_task_keys_are_read_back_as_they_were_built():
+    token = new_token()
+    key = task_key("cell7", "reduce2", token, 5)
+    assert parse_key(key) == (token, f"cell7-reduce2-{token}", "reduce2", 5)
+    assert parse_key(("cell7-reduce2", 5)) is None and parse_key(key[0]) is None
+
+
+# --- the batch loop and its output capture --------------------------------------------------
+
+def test_run_batch_gives_the_values_in_order():
+    result = run_batch(Batch(3, [1, 2, 3]), _payload("y = x * 10\ny + 1"))
+    assert isinstance(result, BatchResult) and (result.start, result.values) == (3, [11, 21, 31])
+
+
+def test_run_batch_collects_failures_in_place_with_their_index():
+    result = run_batch(Batch(0, [1, 0, 2]), _payload("10 // x", on_error="collect"))
+    assert isinstance(result, BatchResult)
+    assert result.values[0] == 10 and result.values[2] == 5
+    failure = result.values[1]
+    assert isinstance(failure, ItemFailure) and failure.index == 1 and failure.exc_type == "ZeroDivisionError"
+
+
+def test_run_batch_reduces_a_batch_when_the_run_has_a_reducer():
+    partial = run_batch(Batch(0, list(range(10))), _payload("x * x", reduce=sum))
+    assert isinstance(partial, Partial) and (partial.value, partial.count) == (sum(i * i for i in range(10)), 10)
+
+
+def test_prints_of_the_items_are_captured_labelled_and_capped(capfd):
+    payload = _payload("print('item', x)\nprint('z' * 100_000)\nx", topic="ipydistribute-output")
+    result = run_batch(Batch(0, [7, 8]), payload)
+    assert isinstance(result, BatchResult) and result.values == [7, 8]
+    out, err = capfd.readouterr()
+    assert "item 7" in out and "item 8" in out  # outside a task the events go to the process's stdout
+    assert out.count("z") < 2 * payload.output_limit  # each item's output is capped ...
+    assert "more characters of output dropped" in err  # ... and says so
+
+
+# --- the pictures -----------------------------------------------------------------------------
+
+def _snapshot() -> Snapshot:
+    token = "0badf00d"
+    counts = {"released": 0, "waiting": 0, "queued": 0, "processing": 1, "memory": 3, "erred": 0}
+    groups = [
+        GroupSnapshot(f"fast-map-{token}", "map", counts, [], 2.0, 1.0, 3.0, "mmmp", None),
+        GroupSnapshot(f"fast-reduce1-{token}", "reduce1", {**counts, "processing": 0, "memory": 0, "waiting": 2},
+                      [f"fast-map-{token}"], 0.0, 0.0, 0.0, "ww",
+                      {0: [(f"fast-map-{token}", 0), (f"fast-map-{token}", 1)],
+                       1: [(f"fast-map-{token}", 2), (f"fast-map-{token}", 3)]}),
+    ]
+    info = {"name": "simgpu-0", "nthreads": 1, "memory_limit": 2**31, "resources": {"GPU": 1},
+            "metrics": {"cpu": 50.0, "memory": 2**20, "task_counts": {"executing": 1}},
+            "ipydistribute": {"simulated_gpu": True, "pid": 1}}
+    bars = [Bar(f"fast-map-{token}", i, i % 2, 1.0 + i, 1.5 + i, False) for i in range(3)]
+    return Snapshot(4.0, groups, [worker_row("tcp://127.0.0.1:1", info)], bars, [("w", 0), ("w", 1)],
+                    2.0, 1.0, 3.5, 6)
+
+
+def test_the_graph_draws_each_task_and_joins_a_reduction_to_its_inputs():
+    graph = layout(_snapshot())
+    assert graph.per_task and graph.columns == 2 and len(graph.nodes) == 6
+    states = [n.state for n in graph.nodes]
+    assert states.count("memory") == 3 and states.count("processing") == 1 and states.count("waiting") == 2
+    reduce_nodes = [n for n in graph.nodes if n.x == 1.0]
+    assert len(reduce_nodes) == 2 and len(graph.edges) == 4
+    assert all(x1 == 1.0 and x0 == 0.0 for x0, _, x1, _ in graph.edges)
+
+
+def test_the_static_picture_is_a_png_inside_html_that_names_the_workers():
+    from ipydistribute.core.run import Progress
+
+    snapshot = _snapshot()
+    png = run_png(snapshot, layout(snapshot), snapshot.new_bars, 3.5)
+    assert png.startswith(b"\x89PNG") and len(png) < 500_000
+    progress = Progress("fast", "0badf00d", "running", 8, 3, 6, 3, 0, 2.0)
+    assert pace(progress) == (1.5, pytest.approx(5 / 1.5))
+    html = run_html(figures(progress, snapshot, 2), snapshot, png, None, None)
+    assert "data:image/png;base64," in html and "simgpu-0" in html
+    assert gpu_text(snapshot.workers[0]) == "simulated GPU: no device, no metrics" and "simulated GPU" in html
+
+
+def test_dasks_own_random_draws_leave_the_users_state_and_keep_its_classes():
+    import random
+
+    import distributed.worker_state_machine as state_machine
+
+    from ipydistribute.core import seeding
+
+    seeding.isolate_dask_random()  # what a run's first task does on a worker (here: this process)
+    assert state_machine.random.Random is random.Random  # Dask still makes generators with it
+    random.seed(7)
+    expected = random.random()
+    random.seed(7)
+    state_machine.random.random()  # a draw of Dask's ...
+    assert random.random() == expected  # ... is not taken from the user's sequence
