@@ -1,15 +1,16 @@
 """The teaching course in notebooks/: structure, and every notebook executed with nbclient.
 
-Each exercise is three tagged cells: ``exercise`` (the student's stub), ``solution`` (hidden)
-and one or more ``check`` cells. The executed variant of each notebook runs, before every
-solution, a copy of the checks that follow it: with only the stub run they must print the
-friendly "Not yet" message; after the solution the checks themselves must pass.
+Each exercise is a code cell tagged ``exercise`` (the student's stub, naming its solution file:
+``%load solutions/02_1.py``), a markdown cell tagged ``hints`` (two hints, folded) and one or more
+``check`` cells. A notebook is executed twice: as a student runs it (Run All with the stubs:
+every check says "Not yet", nothing fails, no solution runs) and as an instructor runs it (each
+stub replaced by its solution file, as ``%load`` does: every check passes).
 """
 
 from __future__ import annotations
 
-import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,9 @@ from ipydistribute.tools.refresh_notebooks import (
     NOT_YET,
     failed_checks,
     notebook_paths,
+    solution_path,
     trim_outputs,
+    with_solutions,
 )
 
 COURSE = Path(__file__).resolve().parent.parent / "notebooks"
@@ -41,22 +44,8 @@ def _read(path: Path) -> Any:
     return nbformat.read(path, as_version=4)
 
 
-def with_blank_checks(nb: Any) -> Any:
-    """A copy of ``nb`` that runs each exercise's checks once before its solution."""
-    out = copy.deepcopy(nb)
-    cells: list[Any] = []
-    for i, cell in enumerate(nb.cells):
-        if "solution" in _tags(cell):
-            for later in nb.cells[i + 1:]:
-                if "check" not in _tags(later):
-                    break
-                blank = copy.deepcopy(later)
-                blank.metadata["tags"] = ["blank-check"]
-                blank["id"] = f"{later.get('id', i)}-blank"
-                cells.append(blank)
-        cells.append(copy.deepcopy(cell))
-    out.cells = cells
-    return out
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
 
 
 def test_the_course_has_seven_notebooks_and_a_guide():
@@ -79,13 +68,36 @@ def test_notebook_structure(path: Path):
     assert any("%%distribute" in c.source or "%distribute" in c.source for c in code)
     exercises = [i for i, c in enumerate(nb.cells) if "exercise" in _tags(c)]
     assert len(exercises) >= 2, "each notebook has at least two exercises"
+    assert not [c for c in nb.cells if "solution" in _tags(c)], "solutions live in notebooks/solutions/, not in cells"
     for i in exercises:
-        solution, check = nb.cells[i + 1], nb.cells[i + 2]
-        assert "solution" in _tags(solution), f"cell {i + 1} after an exercise is its solution"
-        assert solution.metadata.get("jupyter", {}).get("source_hidden") is True, "solutions are collapsed"
-        assert "check" in _tags(check), f"cell {i + 2} checks the exercise"
-        assert "check(" in check.source
-    assert len([c for c in nb.cells if "solution" in _tags(c)]) == len(exercises)
+        solution = solution_path(nb.cells[i], COURSE)
+        assert solution is not None and solution.exists(), f"the exercise in cell {i} names a missing solution"
+        hints = nb.cells[i + 1]
+        assert "hints" in _tags(hints) and hints.cell_type == "markdown", f"cell {i + 1} holds the hints"
+        assert hints.source.count("<details>") == 2, "two hints, each folded"
+        checks = []
+        for later in nb.cells[i + 2:]:
+            if "check" not in _tags(later):
+                break
+            checks.append(later)
+        assert checks and all("check(" in c.source for c in checks), f"a check follows the hints of cell {i}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_hints_and_checks_do_not_give_the_answer_away(path: Path):
+    nb = _read(path)
+    for i, cell in enumerate(nb.cells):
+        solution = solution_path(cell, COURSE)
+        if solution is None:
+            continue
+        stub = _squash(cell.source)
+        # what the student sees before loading the answer: the hints and the check cells
+        seen = _squash(nb.cells[i + 1].source + "".join(
+            c.source for c in nb.cells[i + 2:i + 5] if "check" in _tags(c)))
+        for line in solution.read_text().splitlines():
+            code = _squash(line.split("#")[0])
+            if len(code) >= 12 and code not in stub:
+                assert code not in seen, f"{solution.name}: the hints give away `{line.strip()}`"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -93,7 +105,9 @@ def test_committed_notebook_has_fresh_small_outputs(path: Path):
     nb = _read(path)
     assert path.stat().st_size < MAX_BYTES, f"{path.name} is {path.stat().st_size} bytes: clear large outputs"
     code = [c for c in nb.cells if c.cell_type == "code"]
-    assert all(c.execution_count is not None for c in code), "run `make notebooks` to refresh the outputs"
+    ran = [c for c in code if "exercise" not in _tags(c)]
+    assert all(c.execution_count is not None for c in ran), "run `make notebooks` to refresh the outputs"
+    assert not [o for c in code for o in c.outputs if o.get("name") == "stderr"], "no warnings or logs are saved"
     assert not failed_checks(nb), "a committed self-check says Not yet"
     for cell in code:
         if "raises-exception" not in _tags(cell):
@@ -105,15 +119,15 @@ def test_committed_notebook_has_fresh_small_outputs(path: Path):
                if "distribute" in c.source), "the static picture of a run view is saved"
 
 
-def test_blank_checks_variant_inserts_checks_before_solutions():
+def test_with_solutions_replaces_each_stub_by_its_file():
     nb = _read(NOTEBOOKS[0])
-    variant = with_blank_checks(nb)
-    tags = [(_tags(c) or ["-"])[0] for c in variant.cells]
-    n_checks = sum("check" in _tags(c) for c in nb.cells)
-    assert tags.count("blank-check") == n_checks
-    for i, tag in enumerate(tags):
-        if tag == "solution":
-            assert tags[i - 1] == "blank-check" and tags[i + 1] == "check"
+    solved = with_solutions(nb, COURSE)
+    stubs = [i for i, c in enumerate(nb.cells) if "exercise" in _tags(c)]
+    for i in stubs:
+        assert solved.cells[i].source == solution_path(nb.cells[i], COURSE).read_text().rstrip("\n")
+        assert "%load" not in solved.cells[i].source
+    assert [c.source for i, c in enumerate(solved.cells) if i not in stubs] == \
+        [c.source for i, c in enumerate(nb.cells) if i not in stubs]
 
 
 def test_trim_outputs_and_failed_checks():
@@ -142,18 +156,31 @@ def test_notebook_paths(tmp_path: Path):
 
 @pytest.mark.slow
 @pytest.mark.notebook
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(300)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_and_checks_pass_only_with_solutions(path: Path):
+def test_run_all_as_a_student_says_not_yet_and_runs_no_solution(path: Path):
     from ipydistribute.tools.refresh_notebooks import execute
 
-    nb = with_blank_checks(_read(path))
+    nb = _read(path)
     execute(nb, COURSE, timeout=180)  # raises CellExecutionError on any unexpected error
-    blank = [c for c in nb.cells if "blank-check" in _tags(c)]
     checks = [c for c in nb.cells if "check" in _tags(c)]
-    assert blank and checks
-    for cell in blank:
-        assert NOT_YET in _stdout(cell), f"with the exercise left blank this check passed: {cell.source[:80]}"
+    for cell in checks:
+        assert NOT_YET in _stdout(cell) and PASSED not in _stdout(cell), \
+            f"with the exercise left blank this check did not say Not yet: {cell.source[:80]}"
+    assert not any(PASSED in _stdout(c) for c in nb.cells)
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_with_the_solutions_loaded_every_check_passes(path: Path):
+    from ipydistribute.tools.refresh_notebooks import execute
+
+    nb = with_solutions(_read(path), COURSE)
+    execute(nb, COURSE, timeout=180)
+    checks = [c for c in nb.cells if "check" in _tags(c)]
+    assert checks
     for cell in checks:
         assert PASSED in _stdout(cell) and NOT_YET not in _stdout(cell), \
             f"with the solution this check failed: {_stdout(cell)}"
