@@ -10,7 +10,8 @@ folder (so ``from selfcheck import check`` works), as an instructor would run it
 exercise cell (tagged ``exercise``) replaced by the solution file it names
 (``%load solutions/02_1.py``). The saved notebook keeps the students' stubs, without outputs,
 and the outputs of every other cell. Outputs that would make a notebook heavy are replaced by a
-one-line note and stderr (worker logs, warnings) is dropped, so the course stays readable on
+one-line note and stderr (worker logs, warnings) is dropped, except in cells tagged
+``raises-exception`` (whose message is the point), so the course stays readable on
 GitHub and small in git. A notebook whose cell fails, or whose self-check says "Not yet", is
 reported and not written.
 """
@@ -102,7 +103,8 @@ def trim_outputs(nb: Any, limit: int = OUTPUT_LIMIT, widget_limit: int = WIDGET_
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
-        cell.outputs = [o for o in cell.outputs if not _is_loader(o) and not _is_stderr(o)]
+        expects_error = "raises-exception" in cell.get("metadata", {}).get("tags", [])
+        cell.outputs = [o for o in cell.outputs if not _is_loader(o) and (expects_error or not _is_stderr(o))]
         for i, output in enumerate(cell.outputs):
             size = _size(output)
             if size > limit:
