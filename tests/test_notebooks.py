@@ -195,3 +195,30 @@ def test_quoted_resources_as_in_the_help_text():
     args = parse_options(DistributeMagics.distribute, options)
     assert parse_resources(args.resources) == {"GPU": 1.0}
     assert args.reduce == "lambda v: sum(v)"
+
+
+SCALING_ROW = re.compile(r"^\s*(?P<task_ms>\d+) ms\s+(?P<tasks>\d+)\s+(?P<workers>\d+)\s+(?P<serial>[\d.]+) s\s+"
+                         r"(?P<wall>[\d.]+) s\s+(?P<predicted>[\d.]+)×\s+(?P<speedup>[\d.]+)×\s+"
+                         r"(?P<predicted_busy>\d+)%\s+(?P<busy>\d+)%\s*$", re.MULTILINE)
+SUMMARY = re.compile(r"CPU-bound tasks of (?P<task_ms>\d+) ms: speedup (?P<speedup>[\d.]+)x on 2 workers "
+                     r"\(predicted (?P<predicted>[\d.]+)x\)")
+
+
+def test_notebook_01_saved_outputs_show_a_real_speedup_and_its_prediction():
+    nb = _read(COURSE / "01-why-distribute.ipynb")
+    text = "\n".join(_stdout(c) for c in nb.cells if c.cell_type == "code")
+    rows = [{k: float(v) for k, v in m.groupdict().items()} for m in SCALING_ROW.finditer(text)]
+    assert {r["workers"] for r in rows} >= {1, 2}, "the predicted-vs-measured table covers 1 and 2 workers"
+    assert len({r["task_ms"] for r in rows}) >= 3, "the table covers at least three task sizes"
+    for r in rows:
+        assert r["speedup"] == pytest.approx(r["serial"] / r["wall"], abs=0.02), "speedup = serial / distributed"
+        assert 0 <= r["busy"] <= 100 and 0 <= r["predicted_busy"] <= 100
+    largest = max(r["task_ms"] for r in rows)
+    cpu_bound = next(r for r in rows if r["task_ms"] == largest and r["workers"] == 2)
+    summary = SUMMARY.search(text)
+    assert summary, "the notebook states the measured speedup of its CPU-bound case"
+    assert float(summary["speedup"]) == pytest.approx(cpu_bound["speedup"], abs=0.01), "the text quotes the table"
+    assert float(summary["predicted"]) == pytest.approx(cpu_bound["predicted"], abs=0.01)
+    assert cpu_bound["speedup"] >= 1.7, (
+        f"the saved outputs show a speedup of {cpu_bound['speedup']}x on 2 workers for {largest:.0f} ms tasks: "
+        "refresh notebook 01 on a quiet machine with 2 free cores (make notebooks)")
