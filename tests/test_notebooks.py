@@ -222,3 +222,21 @@ def test_notebook_01_saved_outputs_show_a_real_speedup_and_its_prediction():
     assert cpu_bound["speedup"] >= 1.7, (
         f"the saved outputs show a speedup of {cpu_bound['speedup']}x on 2 workers for {largest:.0f} ms tasks: "
         "refresh notebook 01 on a quiet machine with 2 free cores (make notebooks)")
+
+
+def test_selfcheck_says_not_yet_for_blank_missing_or_broken_answers(capsys: pytest.CaptureFixture[str]):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("selfcheck", COURSE / "selfcheck.py")
+    assert spec and spec.loader
+    selfcheck = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(selfcheck)
+    blank = None
+    selfcheck.check(lambda: blank > 1, "yes", "not a number yet")          # a stub left as None
+    selfcheck.check(lambda: undefined_name == 1, "yes", "define it")  # type: ignore[name-defined]  # noqa: F821
+    selfcheck.check(lambda: False, "yes", "wrong value")
+    selfcheck.check(lambda: True, lambda: "right", "unused")
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines[:3]] == [selfcheck.NOT_YET.rstrip(":")] * 3
+    assert "`undefined_name` is not defined yet" in lines[1]
+    assert lines[3] == f"{PASSED} right"
