@@ -137,12 +137,15 @@ def test_trim_outputs_and_failed_checks():
     big = new_output("stream", name="stdout", text="x" * 5000)
     small = new_output("stream", name="stdout", text=f"{NOT_YET} try again\n")
     loader = new_output("display_data", data={"application/javascript": "/* BokehJS */"})
-    nb = new_notebook(cells=[new_code_cell("print()", outputs=[big, small, loader])])
+    view = new_output("display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": "m1"},
+                                            "text/html": "<b>cluster</b>"})
+    nb = new_notebook(cells=[new_code_cell("print()", outputs=[big, small, loader, view])])
     nb.metadata["widgets"] = {"state": "y" * 5000}
     assert trim_outputs(nb, limit=1000, widget_limit=1000) == 1
     assert "removed to keep the notebook small" in nb.cells[0].outputs[0]["text"]
     assert "widgets" not in nb.metadata
-    assert len(nb.cells[0].outputs) == 2, "a script loader has nothing to show in a saved notebook"
+    assert len(nb.cells[0].outputs) == 3, "a script loader has nothing to show in a saved notebook"
+    assert list(nb.cells[0].outputs[2]["data"]) == ["text/html"], "a view whose widget state is gone shows its HTML"
     assert failed_checks(nb) == [f"{NOT_YET} try again"]
     assert len(json.dumps(nb)) < 2000
 

@@ -115,7 +115,27 @@ def trim_outputs(nb: Any, limit: int = OUTPUT_LIMIT, widget_limit: int = WIDGET_
     widgets = nb.metadata.get("widgets")
     if widgets is not None and _size(widgets) > widget_limit:
         del nb.metadata["widgets"]
+    _drop_orphan_widget_views(nb)
     return replaced
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def _drop_orphan_widget_views(nb: Any) -> None:
+    """Remove widget views whose state is not saved, where the bundle has another picture.
+
+    JupyterLab prefers the widget type over the bundle's ``text/html`` and shows "Error displaying
+    widget: model not found" for a view whose model is not in the notebook's widget state.
+    """
+    state = (nb.metadata.get("widgets") or {}).get("application/vnd.jupyter.widget-state+json", {})
+    saved = set(state.get("state", {}))
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data") or {}
+            view = data.get(WIDGET_VIEW)
+            if view is not None and view.get("model_id") not in saved and set(data) - {WIDGET_VIEW}:
+                del data[WIDGET_VIEW]
 
 
 def _is_stderr(output: Any) -> bool:
