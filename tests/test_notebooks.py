@@ -1,15 +1,16 @@
 """The teaching course in notebooks/: structure, and every notebook executed with nbclient.
 
-Each exercise is three tagged cells: ``exercise`` (the student's stub), ``solution`` (hidden)
-and one or more ``check`` cells. The executed variant of each notebook runs, before every
-solution, a copy of the checks that follow it: with only the stub run they must print the
-friendly "Not yet" message; after the solution the checks themselves must pass.
+Each exercise is a code cell tagged ``exercise`` (the student's stub, naming its solution file:
+``%load solutions/02_1.py``), a markdown cell tagged ``hints`` (two hints, folded) and one or more
+``check`` cells. A notebook is executed twice: as a student runs it (Run All with the stubs:
+every check says "Not yet", nothing fails, no solution runs) and as an instructor runs it (each
+stub replaced by its solution file, as ``%load`` does: every check passes).
 """
 
 from __future__ import annotations
 
-import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,9 @@ from ipydistribute.tools.refresh_notebooks import (
     NOT_YET,
     failed_checks,
     notebook_paths,
+    solution_path,
     trim_outputs,
+    with_solutions,
 )
 
 COURSE = Path(__file__).resolve().parent.parent / "notebooks"
@@ -41,22 +44,8 @@ def _read(path: Path) -> Any:
     return nbformat.read(path, as_version=4)
 
 
-def with_blank_checks(nb: Any) -> Any:
-    """A copy of ``nb`` that runs each exercise's checks once before its solution."""
-    out = copy.deepcopy(nb)
-    cells: list[Any] = []
-    for i, cell in enumerate(nb.cells):
-        if "solution" in _tags(cell):
-            for later in nb.cells[i + 1:]:
-                if "check" not in _tags(later):
-                    break
-                blank = copy.deepcopy(later)
-                blank.metadata["tags"] = ["blank-check"]
-                blank["id"] = f"{later.get('id', i)}-blank"
-                cells.append(blank)
-        cells.append(copy.deepcopy(cell))
-    out.cells = cells
-    return out
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
 
 
 def test_the_course_has_seven_notebooks_and_a_guide():
@@ -79,13 +68,38 @@ def test_notebook_structure(path: Path):
     assert any("%%distribute" in c.source or "%distribute" in c.source for c in code)
     exercises = [i for i, c in enumerate(nb.cells) if "exercise" in _tags(c)]
     assert len(exercises) >= 2, "each notebook has at least two exercises"
+    assert not [c for c in nb.cells if "solution" in _tags(c)], "solutions live in notebooks/solutions/, not in cells"
     for i in exercises:
-        solution, check = nb.cells[i + 1], nb.cells[i + 2]
-        assert "solution" in _tags(solution), f"cell {i + 1} after an exercise is its solution"
-        assert solution.metadata.get("jupyter", {}).get("source_hidden") is True, "solutions are collapsed"
-        assert "check" in _tags(check), f"cell {i + 2} checks the exercise"
-        assert "check(" in check.source
-    assert len([c for c in nb.cells if "solution" in _tags(c)]) == len(exercises)
+        solution = solution_path(nb.cells[i], COURSE)
+        assert solution is not None and solution.exists(), f"the exercise in cell {i} names a missing solution"
+        hints = nb.cells[i + 1]
+        assert "hints" in _tags(hints) and hints.cell_type == "markdown", f"cell {i + 1} holds the hints"
+        assert hints.source.count("<details>") == 2, "two hints, each folded"
+        checks = []
+        for later in nb.cells[i + 2:]:
+            if "check" not in _tags(later):
+                break
+            checks.append(later)
+        assert checks and all("check(" in c.source for c in checks), f"a check follows the hints of cell {i}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_hints_and_checks_do_not_give_the_answer_away(path: Path):
+    nb = _read(path)
+    for i, cell in enumerate(nb.cells):
+        solution = solution_path(cell, COURSE)
+        if solution is None:
+            continue
+        stub = _squash(cell.source)
+        # what the student sees before loading the answer: the hints and the check cells
+        seen = _squash(nb.cells[i + 1].source + "".join(
+            c.source for c in nb.cells[i + 2:i + 5] if "check" in _tags(c)))
+        for line in solution.read_text().splitlines():
+            code = _squash(line.split("#")[0])
+            right_side = code.split("=", 1)[1] if re.match(r"^[\w, ]+=[^=]", code) else code
+            for piece in {code, right_side}:
+                if len(piece) >= 12 and piece not in stub:
+                    assert piece not in seen, f"{solution.name}: the hints or checks give away `{line.strip()}`"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -93,7 +107,10 @@ def test_committed_notebook_has_fresh_small_outputs(path: Path):
     nb = _read(path)
     assert path.stat().st_size < MAX_BYTES, f"{path.name} is {path.stat().st_size} bytes: clear large outputs"
     code = [c for c in nb.cells if c.cell_type == "code"]
-    assert all(c.execution_count is not None for c in code), "run `make notebooks` to refresh the outputs"
+    ran = [c for c in code if "exercise" not in _tags(c)]
+    assert all(c.execution_count is not None for c in ran), "run `make notebooks` to refresh the outputs"
+    assert not [o for c in code for o in c.outputs if o.get("name") == "stderr"
+                and "raises-exception" not in _tags(c)], "no warnings or logs are saved"
     assert not failed_checks(nb), "a committed self-check says Not yet"
     for cell in code:
         if "raises-exception" not in _tags(cell):
@@ -105,15 +122,15 @@ def test_committed_notebook_has_fresh_small_outputs(path: Path):
                if "distribute" in c.source), "the static picture of a run view is saved"
 
 
-def test_blank_checks_variant_inserts_checks_before_solutions():
+def test_with_solutions_replaces_each_stub_by_its_file():
     nb = _read(NOTEBOOKS[0])
-    variant = with_blank_checks(nb)
-    tags = [(_tags(c) or ["-"])[0] for c in variant.cells]
-    n_checks = sum("check" in _tags(c) for c in nb.cells)
-    assert tags.count("blank-check") == n_checks
-    for i, tag in enumerate(tags):
-        if tag == "solution":
-            assert tags[i - 1] == "blank-check" and tags[i + 1] == "check"
+    solved = with_solutions(nb, COURSE)
+    stubs = [i for i, c in enumerate(nb.cells) if "exercise" in _tags(c)]
+    for i in stubs:
+        assert solved.cells[i].source == solution_path(nb.cells[i], COURSE).read_text().rstrip("\n")
+        assert "%load" not in solved.cells[i].source
+    assert [c.source for i, c in enumerate(solved.cells) if i not in stubs] == \
+        [c.source for i, c in enumerate(nb.cells) if i not in stubs]
 
 
 def test_trim_outputs_and_failed_checks():
@@ -122,12 +139,15 @@ def test_trim_outputs_and_failed_checks():
     big = new_output("stream", name="stdout", text="x" * 5000)
     small = new_output("stream", name="stdout", text=f"{NOT_YET} try again\n")
     loader = new_output("display_data", data={"application/javascript": "/* BokehJS */"})
-    nb = new_notebook(cells=[new_code_cell("print()", outputs=[big, small, loader])])
+    view = new_output("display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": "m1"},
+                                            "text/html": "<b>cluster</b>"})
+    nb = new_notebook(cells=[new_code_cell("print()", outputs=[big, small, loader, view])])
     nb.metadata["widgets"] = {"state": "y" * 5000}
     assert trim_outputs(nb, limit=1000, widget_limit=1000) == 1
     assert "removed to keep the notebook small" in nb.cells[0].outputs[0]["text"]
     assert "widgets" not in nb.metadata
-    assert len(nb.cells[0].outputs) == 2, "a script loader has nothing to show in a saved notebook"
+    assert len(nb.cells[0].outputs) == 3, "a script loader has nothing to show in a saved notebook"
+    assert list(nb.cells[0].outputs[2]["data"]) == ["text/html"], "a view whose widget state is gone shows its HTML"
     assert failed_checks(nb) == [f"{NOT_YET} try again"]
     assert len(json.dumps(nb)) < 2000
 
@@ -142,18 +162,31 @@ def test_notebook_paths(tmp_path: Path):
 
 @pytest.mark.slow
 @pytest.mark.notebook
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(300)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_and_checks_pass_only_with_solutions(path: Path):
+def test_run_all_as_a_student_says_not_yet_and_runs_no_solution(path: Path):
     from ipydistribute.tools.refresh_notebooks import execute
 
-    nb = with_blank_checks(_read(path))
+    nb = _read(path)
     execute(nb, COURSE, timeout=180)  # raises CellExecutionError on any unexpected error
-    blank = [c for c in nb.cells if "blank-check" in _tags(c)]
     checks = [c for c in nb.cells if "check" in _tags(c)]
-    assert blank and checks
-    for cell in blank:
-        assert NOT_YET in _stdout(cell), f"with the exercise left blank this check passed: {cell.source[:80]}"
+    for cell in checks:
+        assert NOT_YET in _stdout(cell) and PASSED not in _stdout(cell), \
+            f"with the exercise left blank this check did not say Not yet: {cell.source[:80]}"
+    assert not any(PASSED in _stdout(c) for c in nb.cells)
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_with_the_solutions_loaded_every_check_passes(path: Path):
+    from ipydistribute.tools.refresh_notebooks import execute
+
+    nb = with_solutions(_read(path), COURSE)
+    execute(nb, COURSE, timeout=180)
+    checks = [c for c in nb.cells if "check" in _tags(c)]
+    assert checks
     for cell in checks:
         assert PASSED in _stdout(cell) and NOT_YET not in _stdout(cell), \
             f"with the solution this check failed: {_stdout(cell)}"
@@ -167,3 +200,48 @@ def test_quoted_resources_as_in_the_help_text():
     args = parse_options(DistributeMagics.distribute, options)
     assert parse_resources(args.resources) == {"GPU": 1.0}
     assert args.reduce == "lambda v: sum(v)"
+
+
+SCALING_ROW = re.compile(r"^\s*(?P<task_ms>\d+) ms\s+(?P<tasks>\d+)\s+(?P<workers>\d+)\s+(?P<serial>[\d.]+) s\s+"
+                         r"(?P<wall>[\d.]+) s\s+(?P<predicted>[\d.]+)×\s+(?P<speedup>[\d.]+)×\s+"
+                         r"(?P<predicted_busy>\d+)%\s+(?P<busy>\d+)%\s*$", re.MULTILINE)
+SUMMARY = re.compile(r"CPU-bound tasks of (?P<task_ms>\d+) ms: speedup (?P<speedup>[\d.]+)x on 2 workers "
+                     r"\(predicted (?P<predicted>[\d.]+)x\)")
+
+
+def test_notebook_01_saved_outputs_show_a_real_speedup_and_its_prediction():
+    nb = _read(COURSE / "01-why-distribute.ipynb")
+    text = "\n".join(_stdout(c) for c in nb.cells if c.cell_type == "code")
+    rows = [{k: float(v) for k, v in m.groupdict().items()} for m in SCALING_ROW.finditer(text)]
+    assert {r["workers"] for r in rows} >= {1, 2}, "the predicted-vs-measured table covers 1 and 2 workers"
+    assert len({r["task_ms"] for r in rows}) >= 3, "the table covers at least three task sizes"
+    for r in rows:
+        assert r["speedup"] == pytest.approx(r["serial"] / r["wall"], abs=0.02), "speedup = serial / distributed"
+        assert 0 <= r["busy"] <= 100 and 0 <= r["predicted_busy"] <= 100
+    largest = max(r["task_ms"] for r in rows)
+    cpu_bound = next(r for r in rows if r["task_ms"] == largest and r["workers"] == 2)
+    summary = SUMMARY.search(text)
+    assert summary, "the notebook states the measured speedup of its CPU-bound case"
+    assert float(summary["speedup"]) == pytest.approx(cpu_bound["speedup"], abs=0.01), "the text quotes the table"
+    assert float(summary["predicted"]) == pytest.approx(cpu_bound["predicted"], abs=0.01)
+    assert cpu_bound["speedup"] >= 1.7, (
+        f"the saved outputs show a speedup of {cpu_bound['speedup']}x on 2 workers for {largest:.0f} ms tasks: "
+        "refresh notebook 01 on a quiet machine with 2 free cores (make notebooks)")
+
+
+def test_selfcheck_says_not_yet_for_blank_missing_or_broken_answers(capsys: pytest.CaptureFixture[str]):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("selfcheck", COURSE / "selfcheck.py")
+    assert spec and spec.loader
+    selfcheck = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(selfcheck)
+    blank = None
+    selfcheck.check(lambda: blank > 1, "yes", "not a number yet")          # a stub left as None
+    selfcheck.check(lambda: undefined_name == 1, "yes", "define it")  # type: ignore[name-defined]  # noqa: F821
+    selfcheck.check(lambda: False, "yes", "wrong value")
+    selfcheck.check(lambda: True, lambda: "right", "unused")
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines[:3]] == [selfcheck.NOT_YET.rstrip(":")] * 3
+    assert "`undefined_name` is not defined yet" in lines[1]
+    assert lines[3] == f"{PASSED} right"

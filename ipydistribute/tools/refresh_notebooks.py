@@ -6,8 +6,12 @@ Run by ``make notebooks``::
     python -m ipydistribute.tools.refresh_notebooks notebooks/03-*.ipynb   # one notebook
 
 Each notebook runs top to bottom in a fresh kernel whose working directory is the notebook's
-folder (so ``from selfcheck import check`` works), with the solutions in place. Outputs that
-would make a notebook heavy are replaced by a one-line note, so the course stays readable on
+folder (so ``from selfcheck import check`` works), as an instructor would run it: every
+exercise cell (tagged ``exercise``) replaced by the solution file it names
+(``%load solutions/02_1.py``). The saved notebook keeps the students' stubs, without outputs,
+and the outputs of every other cell. Outputs that would make a notebook heavy are replaced by a
+one-line note and stderr (worker logs, warnings) is dropped, except in cells tagged
+``raises-exception`` (whose message is the point), so the course stays readable on
 GitHub and small in git. A notebook whose cell fails, or whose self-check says "Not yet", is
 reported and not written.
 """
@@ -15,8 +19,10 @@ reported and not written.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -34,6 +40,28 @@ LOADER_TYPES = frozenset({"application/javascript", "application/vnd.bokehjs_loa
 #: What a failed self-check prints (see notebooks/selfcheck.py).
 NOT_YET = "❌ Not yet:"
 CELL_TIMEOUT = 300
+#: How an exercise cell names its solution (the line students run to load it).
+SOLUTION_REF = re.compile(r"%load (solutions/[\w.-]+)")
+
+
+def solution_path(cell: Any, folder: Path) -> Path | None:
+    """The solution file an exercise cell names, or None for any other cell."""
+    if "exercise" not in cell.get("metadata", {}).get("tags", []):
+        return None
+    found = SOLUTION_REF.search(cell.source)
+    if found is None:
+        raise ValueError(f"an exercise cell names no solution (`%load solutions/NN_K.py`): {cell.source[:60]!r}")
+    return folder / found.group(1)
+
+
+def with_solutions(nb: Any, folder: Path) -> Any:
+    """A copy of ``nb`` with every exercise cell replaced by its solution, as ``%load`` would do."""
+    solved = copy.deepcopy(nb)
+    for cell in solved.cells:
+        path = solution_path(cell, folder)
+        if path is not None:
+            cell.source = path.read_text().rstrip("\n")
+    return solved
 
 
 def notebook_paths(targets: Iterable[str | Path]) -> list[Path]:
@@ -75,7 +103,8 @@ def trim_outputs(nb: Any, limit: int = OUTPUT_LIMIT, widget_limit: int = WIDGET_
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
-        cell.outputs = [o for o in cell.outputs if not _is_loader(o)]
+        expects_error = "raises-exception" in cell.get("metadata", {}).get("tags", [])
+        cell.outputs = [o for o in cell.outputs if not _is_loader(o) and (expects_error or not _is_stderr(o))]
         for i, output in enumerate(cell.outputs):
             _keep_html_of_widget(output)
             size = _size(output)
@@ -102,6 +131,10 @@ def _keep_html_of_widget(output: Any) -> None:
         del data[WIDGET_MIME]
 
 
+def _is_stderr(output: Any) -> bool:
+    return output.get("output_type") == "stream" and output.get("name") == "stderr"
+
+
 def _is_loader(output: Any) -> bool:
     data = output.get("data") or {}
     return output.get("output_type") == "display_data" and bool(data) and set(data) <= LOADER_TYPES
@@ -123,12 +156,21 @@ def refresh(path: Path, timeout: int = CELL_TIMEOUT) -> float:
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
+    solved = with_solutions(nb, path.parent.resolve())
     started = time.perf_counter()
-    execute(nb, path.parent.resolve(), timeout)
+    execute(solved, path.parent.resolve(), timeout)
     seconds = time.perf_counter() - started
-    failures = failed_checks(nb)
+    failures = failed_checks(solved)
     if failures:
         raise RuntimeError(f"{path.name}: a self-check failed with the solutions in place: {failures[0]}")
+    for cell, ran in zip(nb.cells, solved.cells):
+        if cell.cell_type != "code":
+            continue
+        if solution_path(cell, path.parent) is not None:  # the student's stub is saved blank
+            cell.outputs, cell.execution_count = [], None
+        else:
+            cell.outputs, cell.execution_count = ran.outputs, ran.execution_count
+    nb.metadata = solved.metadata
     trim_outputs(nb)
     nbformat.validate(nb)
     nbformat.write(nb, path)

@@ -1,0 +1,2 @@
+doublings = math.log2(460 / 0.09)
+doubling_months = 60 / doublings

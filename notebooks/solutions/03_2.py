@@ -1,0 +1,1 @@
+lower_bound_s = max(max(durations), sum(durations) / 2)

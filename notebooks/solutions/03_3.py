@@ -1,0 +1,1 @@
+longest_first = sorted(grid, key=lambda config: config["trees"], reverse=True)

@@ -1,0 +1,2 @@
+def average_weights(ws):
+    return np.mean(ws, axis=0)

@@ -1,0 +1,2 @@
+local.scale(3)
+client.wait_for_workers(3)
