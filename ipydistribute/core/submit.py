@@ -16,7 +16,6 @@ from distributed.client import done_callback
 from .errors import SpecError, describe_error, safe_repr, type_name
 from .kept import KeptResults
 from .ledger import Ledger, Role
-from .packed_payload import PackedPayload
 from .task import Batch, Payload, reduce_partials, run_batch
 
 if TYPE_CHECKING:
@@ -55,9 +54,7 @@ class Submitter:
         size = sum(len(b) for b in payload.captured.values()) + len(payload.func or b"")
         size += len(payload.reducer or b"")
         size += sum(len(source) for module in payload.modules.values() for _, source in module.files)
-        if size <= self.options.scatter_threshold:
-            self._payload_ref = PackedPayload.of(payload)  # pickled once, not once per task
-        else:
+        if size > self.options.scatter_threshold:
             self._payload_ref = self.client.scatter(payload, hash=False, workers=self.workers)
             self.futures[self._payload_ref.key] = self._payload_ref
             if len(self.workers) > 1:  # on one worker only, it pins every task there (bench/payload_spread.py)

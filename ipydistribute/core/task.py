@@ -27,7 +27,6 @@ from . import item_output, localmodules, nesting, seeding
 from .cellfunc import CellCode, CompiledCell
 from .errors import ItemError, ItemFailure, safe_repr
 from .item_watch import watching
-from .packed_payload import unpacked
 
 #: Names a ``--all`` cell stored on this worker, seen by every later cell run here.
 WORKER_NAMESPACE: dict[str, Any] = {}
@@ -466,7 +465,6 @@ def run_batch(batch: Batch | BatchResult, payload: Payload) -> BatchResult | Par
     An item that raises runs again, up to ``payload.retries`` times, before it counts as failed;
     its batch-mates do not run again.
     """
-    payload = unpacked(payload)  # passed packed below the scatter threshold (core/packed_payload.py)
     prepared = _prepare(payload)
     worker = _worker_address()
     start, items = _items_of(batch)
@@ -566,7 +564,6 @@ def _reduce(prepared: _Prepared, values: list[Any], worker: str) -> Any:
 def reduce_partials(partials: list[Partial], payload: Payload) -> Partial:
     """One node of the tree reduction: combine consecutive partials, in order."""
     started = time.perf_counter()
-    payload = unpacked(payload)
     prepared = _prepare(payload)
     present = [p for p in partials if p.count]
     failures = [f for p in partials for f in p.failures][:_FAILURES_KEPT]
