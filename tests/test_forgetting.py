@@ -8,8 +8,10 @@ from ipydistribute.core.forgetting import MIN_TASKS
 
 
 def _run_tasks(client, label):
-    return client.run_on_scheduler(
-        lambda dask_scheduler: sum(1 for k in dask_scheduler.tasks if isinstance(k, tuple) and str(k[0]).startswith(label)))
+    def count(dask_scheduler):
+        return sum(1 for k in dask_scheduler.tasks if isinstance(k, tuple) and str(k[0]).startswith(label))
+
+    return client.run_on_scheduler(count)
 
 
 def test_a_reduction_of_many_tasks_leaves_no_task_on_the_scheduler(ip, client):
