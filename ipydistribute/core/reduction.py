@@ -41,6 +41,14 @@ class TreeReduction:
         self.root = self.tree.root()
         return self.root
 
+    def release(self) -> None:
+        """Let go of the tree's futures once the value is home: the scheduler keeps every task of
+        the tree (2,046 for 2,000 one-item tasks) until the root is released, and forgetting them
+        while the next cell runs cost that cell 100-400 ms (bench/round3.py, target "after")."""
+        self.root = None
+        self.tree.levels.clear()
+        self.inputs.clear()
+
     def consumed_by(self, key: Hashable) -> list[Hashable]:
         """The tasks that the reduce task ``key`` consumed (no longer needed once it ended)."""
         return self.inputs.pop(key, [])

@@ -28,6 +28,7 @@ from .checkpoint import CheckpointStore, Resume, resume, run_key
 from .collect import Collector
 from .errors import CellError, ItemError, ItemFailure, RunLostError, SpecError, TaskCutShort
 from .events import Inbox, OutputRecord, router
+from .forgetting import wait_forgotten
 from .kept import KeptResults
 from .kinds import Mode, RunState
 from .ledger import Ledger
@@ -227,8 +228,9 @@ class Run:
             self._wait_for_tasks()
             if self.stopped.is_set():
                 raise KeyboardInterrupt
-            root = self.tree.root if self.tree is not None else None
-            self.value = self.collector.value(self.mode, root, self.payload.reducer)
+            # no local name for the root: _finish lets go of it (core/forgetting.py)
+            self.value = self.collector.value(self.mode, self.tree.root if self.tree is not None else None,
+                                              self.payload.reducer)
             if self.failures:  # skipped or collected: for %debug and .rerun()
                 attach_replay(self.failures, self.client, self.payload, self._items, self.mode)
             self._finish("finished")
@@ -355,6 +357,10 @@ class Run:
         self.collector.close()
         if not (self.options.keep and state == "finished"):
             self.submitter.clear()
+            if self.tree is not None:
+                self.tree.release()
+            if state == "finished":
+                wait_forgotten(self.client, self.token, self.ledger.tasks_submitted)
         self._done.set()
         self.ledger.wake()
         for fn in callbacks:

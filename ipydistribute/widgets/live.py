@@ -9,6 +9,7 @@ saved notebook.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Protocol
 
 from IPython.display import display
@@ -50,6 +51,7 @@ class LiveDisplay:
         self.forwarder = OutputForwarder(run)
         self.handle: Any = None
         self._stopped = threading.Event()
+        self._shown = threading.Event()  # the final picture is out (the thread then frees the view)
         self.thread = threading.Thread(target=self._loop, name=f"ipydistribute-view-{run.label}", daemon=True)
 
     def start(self) -> LiveDisplay:
@@ -57,7 +59,12 @@ class LiveDisplay:
         return self
 
     def join(self, timeout: float | None = None) -> None:
-        self.thread.join(timeout)
+        """Wait until the final picture is shown: freeing the view (a round trip to the
+        scheduler) goes on in the display's thread, off the cell's time."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._shown.wait(0.02) and self.thread.is_alive():  # a failed display: not shown
+            if deadline is not None and time.monotonic() >= deadline:
+                return
 
     def stop(self) -> None:
         """Stop updating now (kernel shutting down); the run itself is not touched."""
@@ -81,6 +88,7 @@ class LiveDisplay:
                     self.handle.update(self.view.final_bundle(progress), raw=True)
                 else:  # a quick run: only the final picture
                     display(self.view.final_bundle(progress), raw=True)
+            self._shown.set()
             freeze.unregister(self)
             close = getattr(self.view, "close", None)
             if close is not None:
