@@ -139,7 +139,8 @@ def test_live_display_freezes_into_html_and_leaves_no_thread(client, kind):
     assert isinstance(view, RunView if kind == "full" else ProgressView)
     live = LiveDisplay(run, view, None).start()
     run.wait()
-    live.join(30)
+    live.join(30)  # returns once the final picture is shown; the view is freed after it
+    live.thread.join(30)
     assert not live.thread.is_alive()
     time.sleep(0.2)  # the run's driver thread returns right after it sets done
     left = [t.name for t in threading.enumerate()
