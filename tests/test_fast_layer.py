@@ -39,6 +39,37 @@ def test_a_batch_pickles_its_items_once_and_unpacks_them_on_first_use():
     assert copy._items is not None and copy._blob is None  # unpacked once, the buffer dropped
 
 
+def test_large_batches_travel_out_of_band_and_small_ones_inside_the_pickle():
+    buffers: list[pickle.PickleBuffer] = []
+    small = pickle.dumps(Batch(0, [1, 2, 3]), protocol=5, buffer_callback=buffers.append)
+    assert not buffers and pickle.loads(small).items == [1, 2, 3]
+    big = pickle.dumps(Batch(0, list(range(100_000))), protocol=5, buffer_callback=buffers.append)
+    assert len(buffers) == 1 and len(big) < 1000
+    assert pickle.loads(big, buffers=buffers).items == list(range(100_000))
+
+
+def test_a_payload_travels_as_one_buffer_that_names_no_module_and_is_unpacked_once():
+    import warnings
+
+    payload = _payload("x * 2")
+    with warnings.catch_warnings():  # IPython's filter for the notebook's __main__ is in every kernel
+        warnings.filterwarnings("default", category=DeprecationWarning, module="__main__")
+        from ipydistribute.core import item_output
+
+        payload.warning_filters = item_output.notebook_filters()
+    buffers: list[pickle.PickleBuffer] = []
+    task = pickle.dumps(("task", payload), protocol=5, buffer_callback=buffers.append)
+    # Dask re-pickles with cloudpickle any task whose pickle holds the bytes __main__
+    assert b"__main__" not in task and len(buffers) == 1
+    first = pickle.loads(task, buffers=buffers)[1]
+    again = pickle.loads(task, buffers=buffers)[1]
+    assert first is again and first is not payload
+    assert first == payload and first.warning_filters == payload.warning_filters
+    other = _payload("x * 3")
+    other.token = payload.token  # the same token with other contents is another payload
+    assert pickle.loads(pickle.dumps(other, protocol=5)).cell.source == "x * 3"
+
+
 def test_results_and_partials_round_trip_and_report_their_size():
     failure = ItemFailure(1, "1", "w", "ValueError", "bad")
     result = pickle.loads(pickle.dumps(BatchResult(4, [b"x" * 1000, None], [failure], 0.5, "w")))

@@ -51,8 +51,10 @@ class Submitter:
         self._counts: dict[str, int] = {}
 
     def prepare_payload(self) -> None:
-        """Scatter a large payload once instead of sending it with every task."""
+        """Pickle the payload once for the run, and scatter a large one once instead of
+        sending it with every task."""
         payload = self.payload
+        payload.pack()
         size = sum(len(b) for b in payload.captured.values()) + len(payload.func or b"")
         size += len(payload.reducer or b"")
         size += sum(len(source) for module in payload.modules.values() for _, source in module.files)

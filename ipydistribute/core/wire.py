@@ -8,6 +8,8 @@ what runs on the workers is core/task.py (the batch loop) and core/worker_output
 from __future__ import annotations
 
 import pickle
+import zlib
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +42,51 @@ class Payload:
     warning_filters: list[Any] | None = None  # the notebook's warnings.filters (core/item_output.py)
     show_figures: bool = False  # a matplotlib Figure as an item's value is also shown as an image
     timeout: float | None = None  # --timeout: seconds an item may run (item_watch enforces it)
+
+    def pack(self) -> bytes:
+        """The payload pickled once for the whole run (call it once the payload is complete).
+
+        The embedded scheduler pickles each task it sends to a worker, payload included; a
+        payload that names ``__main__`` (a function or class of the notebook, or IPython's
+        warning filter for ``__main__``, in every notebook) made Dask pickle each task twice,
+        the second time with cloudpickle. Packed, it travels as one out-of-band buffer that
+        nothing pickles again, and a worker unpickles it once per run (``_unpacked_payload``).
+        """
+        blob: bytes | None = self.__dict__.get("_blob")
+        if blob is None:
+            state = {name: value for name, value in self.__dict__.items() if name != "_blob"}
+            blob = self.__dict__["_blob"] = cloudpickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        return blob
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        blob: Any = self.pack()
+        if isinstance(protocol, int) and protocol >= 5:
+            blob = pickle.PickleBuffer(blob)
+        return (_unpacked_payload, (self.token, blob))
+
+
+_UNPACKED: OrderedDict[tuple[str, int, int], Payload] = OrderedDict()  # the payloads of recent runs
+
+
+def _unpacked_payload(token: str, blob: Any) -> Payload:
+    """The payload of a packed blob, unpickled once per process and run."""
+    data = bytes(blob)
+    key = (token, len(data), zlib.crc32(data))  # a test may reuse a token for another payload
+    payload = _UNPACKED.get(key)
+    if payload is None:
+        payload = Payload.__new__(Payload)
+        payload.__dict__.update(pickle.loads(data))
+        payload.__dict__["_blob"] = data
+        _UNPACKED[key] = payload
+        while len(_UNPACKED) > 16:
+            _UNPACKED.popitem(last=False)
+    return payload
+
+
+#: A batch's items at least this large travel out of band (a frame of their own); smaller ones
+#: inside the task's pickle, since each frame costs Dask a header and a buffer per message: for
+#: 2,000 one-item tasks the frames of tiny batches were about 4% of the scheduler thread's time.
+OUT_OF_BAND_BYTES = 64 * 1024
 
 
 class Batch:
@@ -79,7 +126,7 @@ class Batch:
 
     def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
         blob: Any = self.pack()
-        if isinstance(protocol, int) and protocol >= 5:
+        if isinstance(protocol, int) and protocol >= 5 and len(blob) >= OUT_OF_BAND_BYTES:
             # Out of band: Dask sends it as its own frame, neither copied into nor scanned with the graph.
             blob = pickle.PickleBuffer(blob)
         return (_packed_batch, (self.start, self.count, blob, self.probe))
