@@ -60,6 +60,7 @@ class Ledger:
         self.tasks_done = 0
         self.tasks_failed = 0
         self.items_done = 0
+        self._open = 0  # tasks submitted and not ended: read once per driver step, so counted
         self._arrived: list[Entry] = []  # map entries brought home, in arrival order
 
     # --- writing (driver thread) ---------------------------------------------------------------
@@ -69,6 +70,7 @@ class Ledger:
         with self._lock:
             self._entries[key] = entry
             self.tasks_submitted += 1
+            self._open += 1
         return entry
 
     def ended(self, key: Hashable, status: str) -> Entry | None:
@@ -77,6 +79,7 @@ class Ledger:
             entry = self._entries.get(key)
             if entry is None or entry.state != "submitted":
                 return entry
+            self._open -= 1
             if status == "finished":
                 entry.state = "done"
                 self.tasks_done += 1
@@ -114,6 +117,7 @@ class Ledger:
             open_ = [e for e in self._entries.values() if e.state == "submitted"]
             for entry in open_:
                 entry.state = "cancelled"
+            self._open = 0
             self._lock.notify_all()
             return open_
 
@@ -137,8 +141,7 @@ class Ledger:
             return [e for e in self._entries.values() if not roles or e.role in roles]
 
     def in_flight(self) -> int:
-        with self._lock:
-            return sum(1 for e in self._entries.values() if e.state == "submitted")
+        return self._open
 
     def open_items(self) -> list[int]:
         """Indices of the items whose task has not ended (sorted)."""
