@@ -29,14 +29,19 @@ import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import cloudpickle
 
+from . import plan
 from .errors import SpecError, describe_error, safe_repr, type_name
 from .fingerprint import fingerprint
+from .kept import KeptResults
 from .kinds import Mode
 from .wire import Payload
+
+if TYPE_CHECKING:
+    from .options import RunOptions
 
 #: First bytes of a segment: the format, so a foreign or future file is recognised.
 SEGMENT_MAGIC = b"ipydistribute-checkpoint 1\n"
@@ -320,3 +325,24 @@ def resume(items: Iterable[Any], stored: Mapping[int, tuple[str, Any]]) -> Resum
     done = {index: entry[1] for index, item_hash in enumerate(hashes)
             if (entry := stored.get(index)) is not None and entry[0] == item_hash}
     return Resume(hashes, done)
+
+
+def open_for_run(payload: Payload, items: Any, options: RunOptions,
+                 mode: Mode) -> tuple[CheckpointStore, Resume]:
+    """The run's store in ``--checkpoint DIR`` and what it already holds; says in one line when
+    the run resumes, or when the cell or its data changed since the stored run."""
+    assert options.checkpoint is not None
+    if mode != "map" or options.reduce is not None or options.keep:
+        what = "--reduce" if options.reduce is not None else "--keep" if options.keep else "a cell without items"
+        raise SpecError(f"--checkpoint stores each item's value, which {what} does not return: drop "
+                        "--checkpoint, or return the values and reduce them in the notebook")
+    if isinstance(items, KeptResults) or plan.sized_length(items) is None:
+        raise SpecError("--checkpoint matches stored values to items by position: give a list, range or "
+                        "array (e.g. list(generator)), not a generator")
+    store = CheckpointStore(options.checkpoint, run_key(payload, mode))
+    stored = store.load()
+    resumed = resume(items, stored)
+    for line in [resumed.notice(options.checkpoint) or store.changed_notice(stored), *store.warnings]:
+        if line:
+            print(line)
+    return store, resumed

@@ -24,7 +24,7 @@ from distributed import Client, Future
 from distributed.spans import span
 
 from . import diagnose, plan
-from .checkpoint import CheckpointStore, Resume, resume, run_key
+from .checkpoint import CheckpointStore, Resume, open_for_run
 from .collect import Collector
 from .errors import CellError, ItemError, ItemFailure, RunLostError, SpecError, TaskCutShort
 from .events import Inbox, OutputRecord, router
@@ -413,29 +413,8 @@ def start_run(client: Client, payload: Payload, items: Any, options: RunOptions,
     _check_associative(options.reduce)
     wait_for_restarts(client)  # workers a stop restarted: let them come back first
     threads, workers = diagnose.eligible_workers(client, options, starting=True)
-    stored = _open_checkpoint(payload, items, options, mode) if options.checkpoint else None
+    stored = open_for_run(payload, items, options, mode) if options.checkpoint else None
     return Run(client, payload, items, options, mode, threads, workers, stored).start()
-
-
-def _open_checkpoint(payload: Payload, items: Any, options: RunOptions,
-                     mode: Mode) -> tuple[CheckpointStore, Resume]:
-    """The run's store in ``--checkpoint DIR`` and what it already holds; says in one line when
-    the run resumes, or when the cell or its data changed since the stored run."""
-    assert options.checkpoint is not None
-    if mode != "map" or options.reduce is not None or options.keep:
-        what = "--reduce" if options.reduce is not None else "--keep" if options.keep else "a cell without items"
-        raise SpecError(f"--checkpoint stores each item's value, which {what} does not return: drop "
-                        "--checkpoint, or return the values and reduce them in the notebook")
-    if isinstance(items, KeptResults) or plan.sized_length(items) is None:
-        raise SpecError("--checkpoint matches stored values to items by position: give a list, range or "
-                        "array (e.g. list(generator)), not a generator")
-    store = CheckpointStore(options.checkpoint, run_key(payload, mode))
-    stored = store.load()
-    resumed = resume(items, stored)
-    for line in [resumed.notice(options.checkpoint) or store.changed_notice(stored), *store.warnings]:
-        if line:
-            print(line)
-    return store, resumed
 
 
 def make_payload(label: str, token: str, *, cell: Any = None, func: Callable[..., Any] | None = None,
