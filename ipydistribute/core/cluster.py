@@ -19,12 +19,13 @@ from typing import Any, Protocol, overload
 
 import dask
 import psutil
-from distributed import Client, Nanny, Scheduler, SpecCluster
+from distributed import Client, SpecCluster
 from distributed.core import Status
 from distributed.deploy.cluster import Cluster
 
 from . import config
 from .dask_logs import keep_out_of_cells
+from .embedded_servers import EmbeddedNanny, EmbeddedScheduler
 from .errors import SpecError, shorten
 from .gpus import SIMULATED_ENV, GPUInfo, GPUState, detect_gpus
 from .security import describe, needs_tls, tls_security
@@ -162,7 +163,7 @@ def _nanny(threads: int, memory_limit: int | str, resources: dict[str, float] | 
         options["resources"] = resources
     if env:
         options["env"] = env
-    return {"cls": Nanny, "options": options}
+    return {"cls": EmbeddedNanny, "options": options}
 
 
 def _dotted(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -224,7 +225,7 @@ def start_local(workers: int | None = None, threads: int = 1, memory_limit: str 
         specs[f"gpu-{gpu.index}"] = _nanny(1, memory, {"GPU": 1}, {"CUDA_VISIBLE_DEVICES": str(gpu.index)})
     for i in range(simulate_gpus):
         specs[f"simgpu-{i}"] = _nanny(1, memory, {"GPU": 1}, {SIMULATED_ENV: "1", "CUDA_VISIBLE_DEVICES": ""})
-    scheduler = {"cls": Scheduler, "options": {"host": LOOPBACK, "port": 0,
+    scheduler = {"cls": EmbeddedScheduler, "options": {"host": LOOPBACK, "port": 0,
                                                 "dashboard_address": f"{LOOPBACK}:0"}}
     configure_dashboard_link()
     keep_out_of_cells()  # the embedded scheduler and nannies log in this process: not into cells
