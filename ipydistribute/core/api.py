@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar, overload
 
 import cloudpickle
 
@@ -19,6 +19,12 @@ from .kinds import Mode, OnError
 from .options import RunOptions, check_label, make_run_options
 from .run import Run, make_payload, start_run, warn_all
 from .wire import Payload
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from .errors import ItemFailure
+    from .kept import KeptResults, KeptValue
 
 
 def capture(names: Iterable[str], namespace: Mapping[str, Any],
@@ -75,8 +81,49 @@ def _check_environment(handle: cluster_mod.ClusterHandle, payload: Payload, opti
     envcheck.check(handle.client, handle.kind, workers, envcheck.modules_to_check(source, pickles, payload.modules))
 
 
+Item = TypeVar("Item")
+Value = TypeVar("Value")
+Reduced = TypeVar("Reduced")
+
+
+class DistributeOptions(TypedDict, total=False):
+    """The keywords of :func:`distribute` that do not change the type of what it returns."""
+
+    batch: int | Literal["auto"]
+    gpu: float
+    resources: Mapping[str, float] | None
+    workers: Sequence[str] | None
+    retries: int
+    timeout: float | None
+    checkpoint: str | os.PathLike[str] | None
+    seed: int | None
+    name: str | None
+
+
+@overload
+def distribute(func: Callable[[Item], Value], items: Iterable[Item], *, reduce: None = None,
+               on_error: Literal["raise", "skip"] = "raise", keep: Literal[False] = False,
+               wait: Literal[True] = True, **options: Unpack[DistributeOptions]) -> list[Value]: ...
+@overload
+def distribute(func: Callable[[Item], Value], items: Iterable[Item], *, reduce: None = None,
+               on_error: Literal["collect"], keep: Literal[False] = False, wait: Literal[True] = True,
+               **options: Unpack[DistributeOptions]) -> list[Value | ItemFailure]: ...
+@overload
+def distribute(func: Callable[[Item], Value], items: Iterable[Item], *,
+               reduce: Callable[[list[Any]], Reduced], on_error: OnError = "raise",
+               keep: Literal[False] = False, wait: Literal[True] = True,
+               **options: Unpack[DistributeOptions]) -> Reduced: ...
+@overload
+def distribute(func: Callable[[Item], Value], items: Iterable[Item], *,
+               reduce: Callable[[list[Any]], Any] | None = None, on_error: OnError = "raise",
+               keep: Literal[True], wait: Literal[True] = True,
+               **options: Unpack[DistributeOptions]) -> KeptResults | KeptValue: ...
+@overload
+def distribute(func: Callable[[Item], Any], items: Iterable[Item], *,
+               reduce: Callable[[list[Any]], Any] | None = None, on_error: OnError = "raise",
+               keep: bool = False, wait: Literal[False], **options: Unpack[DistributeOptions]) -> Run: ...
 def distribute(func: Callable[[Any], Any], items: Iterable[Any], *,
-               reduce: Callable[[Iterable[Any]], Any] | None = None,
+               reduce: Callable[[list[Any]], Any] | None = None,
                batch: int | Literal["auto"] = "auto", gpu: float = 0.0,
                resources: Mapping[str, float] | None = None, workers: Sequence[str] | None = None,
                retries: int = 0, timeout: float | None = None, on_error: OnError = "raise",
