@@ -17,7 +17,7 @@ from ipydistribute.core.monitor import Bar, GroupSnapshot, Snapshot
 from ipydistribute.core.options import RunOptions
 from ipydistribute.core.run import make_payload
 from ipydistribute.core.task import run_batch
-from ipydistribute.core.wire import Batch, BatchResult, Partial, Payload
+from ipydistribute.core.wire import CACHED_PAYLOAD_BYTES, Batch, BatchResult, Partial, Payload
 from ipydistribute.widgets.graph_layout import layout
 from ipydistribute.widgets.static import gpu_text, run_html, run_png
 from ipydistribute.widgets.summary import figures, pace
@@ -68,6 +68,11 @@ def test_a_payload_travels_as_one_buffer_that_names_no_module_and_is_unpacked_on
     other = _payload("x * 3")
     other.token = payload.token  # the same token with other contents is another payload
     assert pickle.loads(pickle.dumps(other, protocol=5)).cell.source == "x * 3"
+    large = _payload("len(big)")
+    large.captured = {"big": bytes(CACHED_PAYLOAD_BYTES + 1)}  # scattered once: not kept twice
+    copies = [pickle.loads(pickle.dumps(large, protocol=5)) for _ in range(2)]
+    assert copies[0] is not copies[1] and "_blob" not in vars(copies[0])
+    assert copies[0].captured == large.captured
 
 
 def test_results_and_partials_round_trip_and_report_their_size():

@@ -65,21 +65,32 @@ class Payload:
         return (_unpacked_payload, (self.token, blob))
 
 
+#: Payloads up to this size are unpickled once per process and run, and keep their pickle (the
+#: scheduler sends them again with each task); a larger one is scattered once (core/submit.py),
+#: and keeping its pickle beside its values would double its memory.
+CACHED_PAYLOAD_BYTES = 1 << 20
 _UNPACKED: OrderedDict[tuple[str, int, int], Payload] = OrderedDict()  # the payloads of recent runs
 
 
 def _unpacked_payload(token: str, blob: Any) -> Payload:
-    """The payload of a packed blob, unpickled once per process and run."""
+    """The payload of a packed blob (unpickled once per process and run when small)."""
+    if memoryview(blob).nbytes > CACHED_PAYLOAD_BYTES:
+        return _payload_of(pickle.loads(blob), None)
     data = bytes(blob)
     key = (token, len(data), zlib.crc32(data))  # a test may reuse a token for another payload
     payload = _UNPACKED.get(key)
     if payload is None:
-        payload = Payload.__new__(Payload)
-        payload.__dict__.update(pickle.loads(data))
-        payload.__dict__["_blob"] = data
-        _UNPACKED[key] = payload
+        payload = _UNPACKED[key] = _payload_of(pickle.loads(data), data)
         while len(_UNPACKED) > 16:
             _UNPACKED.popitem(last=False)
+    return payload
+
+
+def _payload_of(state: dict[str, Any], blob: bytes | None) -> Payload:
+    payload = Payload.__new__(Payload)
+    payload.__dict__.update(state)
+    if blob is not None:
+        payload.__dict__["_blob"] = blob
     return payload
 
 
