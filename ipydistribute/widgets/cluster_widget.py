@@ -174,6 +174,7 @@ class ClusterWidget(widgets.VBox):  # type: ignore[misc]
             self._message.value = f"{what}: {reason}"
             return
         self._message.value = f"{what}…"
+        before = self.snapshot
         try:
             action()
         except SpecError as exc:
@@ -183,7 +184,12 @@ class ClusterWidget(widgets.VBox):  # type: ignore[misc]
             self._message.value = f"{what} failed: {type(exc).__name__}: {shorten(str(exc), 200)}"
             return
         self._message.value = f"{what}: done"
-        self.show(take(self.handle))
+        after = take(self.handle)
+        if not after.running:
+            # The last picture keeps the workers from before the stop: the poller may have looked
+            # while they were leaving (a run of the suite under load saw a closed table of none).
+            self.snapshot = before
+        self.show(after)
 
     def close(self) -> None:
         self.poller.detach(self)
