@@ -341,3 +341,18 @@ def test_the_python_api_shows_and_scales_the_current_cluster(on_local: Any) -> N
     assert not view.poller.thread.is_alive()
     with pytest.raises(SpecError, match="0 <= MIN <= MAX"):
         ipydistribute.adapt(2, 1)
+
+
+def test_the_worker_list_is_asked_fresh_not_read_from_a_cache_the_client_overwrites() -> None:
+    import dask
+    from distributed import Client, LocalCluster
+
+    from ipydistribute.core import identity
+
+    # The client refreshes its cached identity without workers (every 2 s; 5 ms here): Dask's
+    # scheduler_info(n_workers=-1) could return that refresh instead of the workers it fetched.
+    with dask.config.set({"distributed.client.scheduler-info-interval": "5ms"}), \
+            LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        seen = [len(identity.workers(client)) for _ in range(3000)]
+    assert set(seen) == {2}

@@ -14,6 +14,7 @@ from dask.utils import format_bytes
 
 from .errors import counted
 from .gpus import WORKER_INFO_KEY, simulated_gpu
+from .identity import scheduler_identity
 
 if TYPE_CHECKING:
     from .cluster import ClusterHandle
@@ -119,7 +120,7 @@ def take(handle: ClusterHandle) -> ClusterSnapshot:
     if not handle.alive():
         return ClusterSnapshot(running=False, **common)
     try:
-        info = handle.client.scheduler_info(n_workers=-1)
+        info = scheduler_identity(handle.client)
     except (OSError, TimeoutError, RuntimeError):  # the scheduler went away between two looks
         return ClusterSnapshot(running=False, **common)
     rows = sorted((worker_row(address, w, handle.kind) for address, w in info.get("workers", {}).items()),

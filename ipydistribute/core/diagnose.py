@@ -9,6 +9,7 @@ from dask.utils import format_bytes
 from distributed import Client
 
 from . import cluster as cluster_mod
+from . import identity
 from .errors import RunLostError, SpecError, safe_repr
 from .ledger import Entry
 
@@ -20,9 +21,9 @@ def eligible_workers(client: Client, options: RunOptions, starting: bool = False
     """Threads of the workers this run may use, and their addresses; fails at once when none
     qualifies, saying what to change. ``starting``: a run about to start waits for the first
     worker of a cluster that asked for workers (a gateway or adaptive cluster just created)."""
-    info = client.scheduler_info(n_workers=-1)["workers"]
+    info = identity.workers(client)
     if not info and starting and cluster_mod.await_first_worker(client):  # workers asked for, not there yet
-        info = client.scheduler_info(n_workers=-1)["workers"]
+        info = identity.workers(client)
     wanted = options.all_resources()
     chosen = []
     threads = 0
@@ -77,7 +78,7 @@ def lost_error(client: Client, label: str, key: Any, entry: Entry | None, exc: B
     limit_bytes, attempts = killed_worker_facts(exc)
     if not limit_bytes:  # not carried by the exception: the workers' limit now
         limits = sorted({w.get("memory_limit", 0) for w in
-                         client.scheduler_info(n_workers=-1)["workers"].values()} - {0})
+                         identity.workers(client).values()} - {0})
         limit_bytes = limits[-1] if limits else 0
     limit = f" (memory limit {format_bytes(limit_bytes)} per worker)" if limit_bytes else ""
     return RunLostError(

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import config
+from . import config, identity
 from .item_watch import QuietRestart, kill_through_nanny, stop_run_items
 
 #: How long the next run waits for workers restarted by a stop to come back.
@@ -99,7 +99,7 @@ def stop_tasks(client: Any, token: str, futures: list[Any], *, label: str = "", 
         except Exception:  # the client may already be closed: nothing is left to cancel then
             pass
     try:
-        workers = list(client.scheduler_info(n_workers=-1)["workers"])
+        workers = list(identity.workers(client))
         replies = client.sync(_ask_workers, client, token, grace, workers)
     except Exception as exc:  # the scheduler is gone or unreachable: its tasks went with it
         report.problem = f"could not ask the workers to stop ({type(exc).__name__}: {exc})"
@@ -164,7 +164,7 @@ def wait_for_restarts(client: Any, timeout: float = RESTART_WAIT_SECONDS) -> Non
     pending = {old: nanny for old, (client_id, nanny) in _restarting.items() if client_id == client.id}
     deadline = time.monotonic() + timeout
     while pending and time.monotonic() < deadline:
-        workers = client.scheduler_info(n_workers=-1)["workers"]
+        workers = identity.workers(client)
         nannies = {info.get("nanny") for address, info in workers.items() if address not in pending}
         for old, nanny in list(pending.items()):
             if old not in workers and nanny in nannies:

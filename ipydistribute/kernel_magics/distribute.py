@@ -12,7 +12,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, line_cell_magic, magics_class, needs_local_scope
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from ..core import api, cluster, monitor
+from ..core import api, cluster, identity, monitor
 from ..core.cellfunc import CellCode
 from ..core.errors import SpecError, shorten
 from ..core.kept import KeptResults
@@ -150,7 +150,7 @@ class DistributeMagics(Magics):
         handle, started = cluster.current(announce=say)
         assert handle is not None
         if started:
-            workers = len(handle.client.scheduler_info(n_workers=-1)["workers"])
+            workers = len(identity.workers(handle.client))
             link = handle.dashboard_link or "no dashboard"
             print(f"Started a local Dask cluster: {workers} workers · dashboard {link}")
         if view == "full" and in_kernel(self.shell):
