@@ -11,6 +11,8 @@ import pytest
 from distributed.client import ensure_default_client
 from waiting import wait_until
 
+from ipydistribute.core import identity
+
 os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
 
 #: Workers of the session's embedded cluster: 2 CPU workers and 1 simulated GPU worker.
@@ -37,7 +39,7 @@ def client(cluster: Any) -> Any:
     ensure_default_client(cluster.client)
     # A test before may have restarted or killed workers: start from the whole cluster (under load a
     # restart outlasted the next test's start: "the cluster has no workers").
-    wait_until(lambda: len(cluster.client.scheduler_info(n_workers=-1)["workers"]) >= SESSION_WORKERS, 120,
+    wait_until(lambda: len(identity.workers(cluster.client)) >= SESSION_WORKERS, 120,
                f"the session cluster's {SESSION_WORKERS} workers")
     return cluster.client
 

@@ -17,6 +17,8 @@ from typing import Any
 import psutil
 from waiting import wait_until
 
+from ipydistribute.core import identity
+
 DASK = str(Path(sys.executable).with_name("dask"))
 
 
@@ -88,7 +90,7 @@ class Procs:
 
 def worker_pids(client: Any) -> dict[str, int]:
     """Worker name -> pid of the worker process (a nanny's child, when there is a nanny)."""
-    info = client.scheduler_info(n_workers=-1)["workers"]
+    info = identity.workers(client)
     pids = client.run(os.getpid, on_error="ignore")  # a dying worker does not answer
     return {str(w["name"]): pids[address] for address, w in info.items() if address in pids}
 
@@ -114,4 +116,4 @@ def scheduler_address(scheduler_file: Path) -> str:
 
 
 def wait_for_workers(client: Any, n: int, timeout: float = 90) -> None:
-    wait_until(lambda: len(client.scheduler_info(n_workers=-1)["workers"]) >= n, timeout, f"{n} workers")
+    wait_until(lambda: len(identity.workers(client)) >= n, timeout, f"{n} workers")

@@ -15,6 +15,7 @@ from IPython.core.error import UsageError
 from waiting import wait_until
 
 from ipydistribute.core import cluster as cluster_mod
+from ipydistribute.core import identity
 from ipydistribute.core.errors import CellError
 from ipydistribute.core.run import Run
 from ipydistribute.kernel_magics.syntax import CellSyntaxError
@@ -229,4 +230,4 @@ def test_huge_retries_is_refused(own_cluster):
     finally:
         if isinstance(run, Run):
             run.cancel()
-    wait_until(lambda: client.scheduler_info(n_workers=-1)["workers"], 30, "the cluster's workers back")
+    wait_until(lambda: identity.workers(client), 30, "the cluster's workers back")

@@ -17,6 +17,7 @@ from IPython.core.error import UsageError
 from waiting import wait_until
 
 from ipydistribute.core import cluster as cluster_mod
+from ipydistribute.core import identity
 from ipydistribute.core.cluster_snapshot import take
 from ipydistribute.core.errors import CellError, SpecError
 from ipydistribute.core.security import tls_security
@@ -34,7 +35,7 @@ def listening(pid: int) -> set[tuple[str, int]]:
 
 
 def worker_names(handle: Any) -> list[str]:
-    return sorted(str(w["name"]) for w in handle.client.scheduler_info(n_workers=-1)["workers"].values())
+    return sorted(str(w["name"]) for w in identity.workers(handle.client).values())
 
 
 @pytest.fixture(scope="module")
@@ -193,9 +194,9 @@ def test_simulated_gpu_workers_are_marked_everywhere(local: Any) -> None:
     from ipydistribute.widgets.cluster_widget import table_html, table_text
 
     env = local.client.run(lambda: os.environ.get(cluster_mod.SIMULATED_ENV))
-    names = {w["name"]: w["resources"] for w in local.client.scheduler_info(n_workers=-1)["workers"].values()}
+    names = {w["name"]: w["resources"] for w in identity.workers(local.client).values()}
     assert names == {"cpu-0": {}, "simgpu-0": {"GPU": 1}}
-    by_name = {local.client.scheduler_info(n_workers=-1)["workers"][a]["name"]: v for a, v in env.items()}
+    by_name = {identity.workers(local.client)[a]["name"]: v for a, v in env.items()}
     assert by_name == {"cpu-0": None, "simgpu-0": "1"}
     snap = take(local)
     rows = {row.name: row for row in snap.workers}
@@ -346,8 +347,6 @@ def test_the_python_api_shows_and_scales_the_current_cluster(on_local: Any) -> N
 def test_the_worker_list_is_asked_fresh_not_read_from_a_cache_the_client_overwrites() -> None:
     import dask
     from distributed import Client, LocalCluster
-
-    from ipydistribute.core import identity
 
     # The client refreshes its cached identity without workers (every 2 s; 5 ms here): Dask's
     # scheduler_info(n_workers=-1) could return that refresh instead of the workers it fetched.

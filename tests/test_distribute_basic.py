@@ -7,6 +7,8 @@ import collections
 import numpy as np
 import pytest
 
+from ipydistribute.core import identity
+
 
 def test_map_returns_values_in_item_order(ip):
     result = ip.run_cell_magic("distribute", "x in range(50)", "x * x")
@@ -93,7 +95,7 @@ def test_empty_iterable_gives_empty_list_and_reducer_default(ip):
 
 def test_all_runs_once_per_worker_and_names_stay(ip, client):
     values = ip.run_cell_magic("distribute", "--all", "import os\nsetup_marker = 41\nos.getpid()")
-    workers = client.scheduler_info(n_workers=-1)["workers"]
+    workers = identity.workers(client)
     assert set(values) == set(workers)
     assert len(set(values.values())) == len(workers)
     result = ip.run_cell_magic("distribute", "x in range(6)", "setup_marker + x")

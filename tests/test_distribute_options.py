@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from waiting import wait_until
 
+from ipydistribute.core import identity
 from ipydistribute.core.kept import KeptResults
 from ipydistribute.core.run import Run
 
@@ -121,7 +122,7 @@ def test_large_capture_is_scattered_once_not_shipped_per_task(ip, client):
     transfers = client.run(lambda dask_worker: [
         log["total"] for log in dask_worker.transfer_incoming_log
         if any(str(k).startswith("Payload-") for k in log["keys"])])
-    workers = len(client.scheduler_info(n_workers=-1)["workers"])
+    workers = len(identity.workers(client))
     assert sum(len(t) for t in transfers.values()) <= workers - 1
 
 

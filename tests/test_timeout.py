@@ -18,6 +18,7 @@ from kernel_helpers import CLUSTER_SETUP, Kernel
 from ipydistribute.core.errors import SpecError
 
 SETUP = CLUSTER_SETUP + """
+from ipydistribute.core import identity
 from ipydistribute.core.errors import ItemFailure
 def spin(seconds):
     started = time.monotonic()
@@ -30,9 +31,9 @@ def failure_of(values):
     return failures[0].exc_type, failures[0].message
 def wait_for_workers(n):
     deadline = time.monotonic() + 60
-    while len(client.scheduler_info(n_workers=-1)["workers"]) < n and time.monotonic() < deadline:
+    while len(identity.workers(client)) < n and time.monotonic() < deadline:
         time.sleep(0.1)
-    return len(client.scheduler_info(n_workers=-1)["workers"])
+    return len(identity.workers(client))
 def wait_for_restarts(old, n):
     # the worker pids once n of old were replaced by new processes (or after 60 s)
     deadline = time.monotonic() + 60

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ipydistribute.core import api
+from ipydistribute.core import api, identity
 from ipydistribute.core.hints import hint, straggler_share
 from ipydistribute.core.monitor import Bar
 from ipydistribute.core.timing import RunTiming, run_timing
@@ -75,8 +75,8 @@ def test_workers_added_during_a_run_are_counted_while_present(client):
 
     import ipydistribute
 
-    before = len(client.scheduler_info(n_workers=-1)["workers"])
-    threads_at_start = sum(w["nthreads"] for w in client.scheduler_info(n_workers=-1)["workers"].values())
+    before = len(identity.workers(client))
+    threads_at_start = sum(w["nthreads"] for w in identity.workers(client).values())
     run = api.distribute(spin, [0.25] * 80, batch=1, wait=False, name="grow")
     try:
         deadline = time.monotonic() + 60
@@ -88,7 +88,7 @@ def test_workers_added_during_a_run_are_counted_while_present(client):
     finally:
         ipydistribute.scale(before)
         deadline = time.monotonic() + 60
-        while len(client.scheduler_info(n_workers=-1)["workers"]) > before and time.monotonic() < deadline:
+        while len(identity.workers(client)) > before and time.monotonic() < deadline:
             time.sleep(0.1)
     assert timing is not None
     # More threads than at the start for part of the run, counted only while they were there.
