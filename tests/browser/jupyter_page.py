@@ -144,6 +144,15 @@ def open_notebook(page: Any, server: JupyterServer, notebook: str, timeout: floa
     wait_for_idle_kernel(page, timeout)
 
 
+def open_and_run_all(page: Any, server: JupyterServer, name: str, cells: list[str]) -> Path:
+    """Write a notebook of ``cells`` as ``name`` in the server's folder, open it, wait for its
+    kernel, and start Run All (not awaited); returns the notebook's path."""
+    path = write_notebook(server.root / name, cells)
+    open_notebook(page, server, path.name)
+    run_all(page)
+    return path
+
+
 def kernel_status(page: Any) -> str | None:
     """The status of the open notebook's kernel (idle, busy, ...), or None before it exists."""
     return page.evaluate(_KERNEL_STATUS)  # type: ignore[no-any-return]
