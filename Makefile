@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 LAB_PORT ?= 8888
 PYTEST_ARGS ?=
 
-.PHONY: lab test test-fast test-quick test-deploy test-browser bench bench-quick bench-targets notebooks lint typecheck clean system-deps install
+.PHONY: lab test test-under-load test-fast test-quick test-deploy test-browser bench bench-quick bench-targets notebooks lint typecheck clean system-deps install
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -55,6 +55,12 @@ lab: $(STAMP)
 
 test: $(STAMP) system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The whole suite ROUNDS times in a row while a CPU hog loads every core (tests/hog.sh): each
+# round's result and seconds, its log in test-artifacts/under-load/; the hog stops on exit.
+ROUNDS ?= 3
+test-under-load: $(STAMP) system-deps
+	tests/hog.sh $(ROUNDS) $(MAKE) --no-print-directory test PYTEST_ARGS="$(PYTEST_ARGS)"
 
 # The fast layer (tests marked `fast`: no cluster, kernel or browser), under a minute.
 test-fast: $(STAMP)

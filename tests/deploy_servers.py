@@ -17,7 +17,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +95,16 @@ def start_gateway(log_dir: Path, password: str = "test-password",
     url = f"http://127.0.0.1:{port}"
     server.wait_ready(lambda: http_status(f"{url}/api/health") == 200)
     return server, url
+
+
+def started(make: Callable[[Path], Slurm | Sshd], directory: Path) -> Iterator[Any]:
+    """A fixture's body (``yield from started(Sshd, tmp_path)``): the server made in
+    ``directory``, stopped after the test whatever its outcome."""
+    server = make(directory)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 class Slurm:

@@ -15,6 +15,7 @@ from typing import Any
 import requests
 import websocket
 from kernel_helpers import Reply
+from waiting import wait_until
 
 
 class HubUser:
@@ -43,15 +44,14 @@ class HubUser:
         assert reply.status_code in (201, 202), reply.text
 
     def wait_server(self, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            model = requests.get(f"{self.url}/hub/api/users/{self.name}", headers=self.headers, timeout=30).json()
-            server = (model.get("servers") or {}).get("", {})
-            if server.get("ready"):
-                return
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{self.name}'s server did not start within {timeout} s: {model}")
-            time.sleep(0.5)
+        model: dict[str, Any] = {}
+
+        def ready() -> bool:
+            model.update(requests.get(f"{self.url}/hub/api/users/{self.name}", headers=self.headers,
+                                      timeout=30).json())
+            return bool((model.get("servers") or {}).get("", {}).get("ready"))
+
+        wait_until(ready, timeout, f"{self.name}'s server started", log=lambda: str(model), interval=0.5)
 
     def get(self, path: str) -> requests.Response:
         """GET a path of the hub's proxy (``/user/NAME/...``, ``/services/...``) as this user."""

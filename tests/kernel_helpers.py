@@ -6,9 +6,11 @@ import os
 import queue
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from jupyter_client.manager import KernelManager
+from waiting import wait_until
 
 
 @dataclass
@@ -36,8 +38,15 @@ class Reply:
         raise AssertionError(f"no value; output was:\n{self.text}")
 
 
-#: Runs in a test kernel first: the extension, a 2-worker embedded cluster, and probes.
-CLUSTER_SETUP = """
+#: The tests' one way to wait (tests/waiting.py), for code that waits inside a test kernel.
+KERNEL_WAIT_UNTIL = f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
+from waiting import wait_until
+"""
+
+#: Runs in a test kernel first: the extension, a 2-worker embedded cluster, probes, wait_until.
+CLUSTER_SETUP = KERNEL_WAIT_UNTIL + """
 %load_ext ipydistribute
 %cluster start --workers 2
 import os, time, ipydistribute
@@ -102,6 +111,33 @@ class Kernel:
         reply = self.run(code, timeout)
         assert reply.status == "ok", reply.text
         return reply
+
+    def next_output(self, msg_id: str, timeout: float) -> dict[str, Any] | None:
+        """The next message on the output channel if it belongs to ``msg_id``; None when it is
+        another request's, or when none came within ``timeout`` seconds."""
+        try:
+            msg: dict[str, Any] = self.kc.get_iopub_msg(timeout=timeout)
+        except queue.Empty:
+            return None
+        return msg if msg["parent_header"].get("msg_id") == msg_id else None
+
+    def wait_for_output(self, msg_id: str, text: str, count: int = 1, timeout: float = 60) -> str:
+        """Read the output of ``msg_id`` until ``text`` has been printed ``count`` times (items that
+        print as they start have started); return what was read. ``collect`` gets the rest."""
+        seen: list[str] = []
+
+        def printed() -> bool:
+            msg = self.next_output(msg_id, 0.5)
+            if msg is None:
+                return False
+            if msg["msg_type"] == "stream":
+                seen.append(msg["content"]["text"])
+            elif msg["msg_type"] == "error" or msg["content"].get("execution_state") == "idle":
+                raise AssertionError(f"the cell ended before {text!r} was printed {count} time(s): {''.join(seen)}")
+            return "".join(seen).count(text) >= count
+
+        wait_until(printed, timeout, f"{text!r} printed {count} time(s)", log=lambda: "".join(seen), interval=0)
+        return "".join(seen)
 
     def interrupt(self) -> None:
         self.km.interrupt_kernel()

@@ -5,7 +5,6 @@ cluster stays usable; hostile cells (huge output, huge messages, broken repr) st
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import dask
 import pytest
@@ -184,23 +183,33 @@ def test_reduced_result_too_large_suggests_keep(ip):
 
 # --- hostile cells that would damage a shared cluster: on a cluster of their own ---------------
 
-@pytest.fixture
-def own_cluster(ip, tmp_path: Path):
-    procs = Procs(tmp_path)
-    previous = cluster_mod.chosen()
+@pytest.fixture(scope="module")
+def hostile_procs(tmp_path_factory: pytest.TempPathFactory):
+    """A scheduler and one worker of separate processes, started once for the hostile cells."""
+    procs = Procs(tmp_path_factory.mktemp("hostile"))
     try:
         procs.start_scheduler()
         procs.start_worker("h1")
         client = Client(procs.address, set_as_default=False, timeout=60)
         try:
-            wait_for_workers(client, 1)
-            cluster_mod.use(cluster_mod.ClusterHandle(client, None, "remote"))
-            yield ip, client
+            yield client
         finally:
-            cluster_mod.use(previous)
             client.close()
     finally:
         procs.close()
+
+
+@pytest.fixture
+def own_cluster(ip, hostile_procs: Client):
+    """The hostile cells' cluster as the current one, its worker up (the session's is put back)."""
+    client = hostile_procs
+    previous = cluster_mod.chosen()
+    wait_for_workers(client, 1)
+    cluster_mod.use(cluster_mod.ClusterHandle(client, None, "remote"))
+    try:
+        yield ip, client
+    finally:
+        cluster_mod.use(previous)
 
 
 @pytest.mark.slow

@@ -289,7 +289,7 @@ def test_widget_scales_and_stops_leaving_no_process_and_no_thread() -> None:
 
         view._stop.click()
         assert cluster_mod.chosen() is None
-        view.join(10)
+        view.join(30)
         assert not view.poller.thread.is_alive()
         assert threading.active_count() <= threads_before
         assert view._stop.disabled and view._scale.disabled and "closed" in view._reason.value
@@ -338,7 +338,7 @@ def test_the_python_api_shows_and_scales_the_current_cluster(on_local: Any) -> N
     assert isinstance(view, ClusterWidget) and view.handle is on_local
     assert "simgpu-0" in view._table.value
     view.close()  # no widget left on the cluster: its refresh thread ends
-    view.join(10)
+    view.join(30)
     assert not view.poller.thread.is_alive()
     with pytest.raises(SpecError, match="0 <= MIN <= MAX"):
         ipydistribute.adapt(2, 1)

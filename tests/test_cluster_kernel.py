@@ -4,11 +4,11 @@ after the kernel restarts or shuts down."""
 from __future__ import annotations
 
 import ast
-import time
 
 import psutil
 import pytest
 from kernel_helpers import Kernel
+from waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -25,11 +25,8 @@ def alive(pids: list[int]) -> list[int]:
     return [p for p in pids if running(p)]
 
 
-def wait_gone(pids: list[int], timeout: float = 30) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while alive(pids) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return alive(pids)
+def wait_gone(pids: list[int], what: str, timeout: float = 30) -> None:
+    wait_until(lambda: not alive(pids), timeout, what, log=lambda: f"still running: {alive(pids)}", interval=0.2)
 
 
 def test_kernel_restart_and_shutdown_close_the_embedded_cluster() -> None:
@@ -51,14 +48,16 @@ def test_kernel_restart_and_shutdown_close_the_embedded_cluster() -> None:
 
         kernel.km.restart_kernel(now=False)
         kernel.kc.wait_for_ready(timeout=60)
-        assert wait_gone(pids) == [], "a kernel restart left worker processes of the old kernel"
+        wait_gone(pids, "a kernel restart ends the old kernel's worker processes")
 
         kernel.ok("%load_ext ipydistribute")
         started = kernel.ok("%cluster start --workers 1 --gpus none --memory-limit 1GiB")
         display_id = started.outputs[-1]["content"]["transient"]["display_id"]
         pids = ast.literal_eval(kernel.ok(PIDS).value())
         assert len(pids) == 1
-        stopped = kernel.ok("%cluster stop\nimport time\ntime.sleep(2)")  # the widget's thread sees it close
+        # the cell waits until the widget's refresh thread has seen the cluster close (and ended)
+        stopped = kernel.ok("%cluster stop\nimport threading\n"
+                            "[t.join(60) for t in threading.enumerate() if t.name == 'ipydistribute-cluster-widget']")
         assert "stopped" in stopped.text
         # the saved notebook keeps the last picture: the display is replaced by the closed cluster
         updates = [o for o in stopped.outputs if o["msg_type"] == "update_display_data"
@@ -66,7 +65,7 @@ def test_kernel_restart_and_shutdown_close_the_embedded_cluster() -> None:
         assert len(updates) == 1
         final = updates[0]["content"]["data"]["text/html"]
         assert "closed" in final and "cpu-0" in final
-        assert wait_gone(pids) == []
+        wait_gone(pids, "%cluster stop ends the worker processes")
         kernel.ok("%cluster start --workers 1 --gpus none --memory-limit 1GiB")
         pids = ast.literal_eval(kernel.ok(PIDS).value())
-    assert wait_gone(pids) == [], "kernel shutdown left worker processes behind"
+    wait_gone(pids, "kernel shutdown ends the worker processes")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import queue
-import time
 
 import pytest
 from kernel_helpers import CLUSTER_SETUP, Kernel
+from waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -16,10 +16,8 @@ def _answering(kernel: Kernel, code: str, answers: list[str], timeout: float = 1
     returns the text the cell printed and the prompts it asked with."""
     msg_id = kernel.kc.execute(code, allow_stdin=True)
     pending, prompts, text = list(answers), [], []
-    deadline = time.monotonic() + timeout
-    idle = False
-    while not idle:
-        assert time.monotonic() < deadline, f"no end within {timeout} s; printed:\n{''.join(text)}"
+
+    def answered_and_idle() -> bool:
         try:
             request = kernel.kc.get_stdin_msg(timeout=0.05)
             if request["msg_type"] == "input_request":
@@ -27,18 +25,16 @@ def _answering(kernel: Kernel, code: str, answers: list[str], timeout: float = 1
                 kernel.kc.input(pending.pop(0) if pending else "q")
         except queue.Empty:
             pass
-        try:
-            msg = kernel.kc.get_iopub_msg(timeout=0.05)
-        except queue.Empty:
-            continue
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
+        msg = kernel.next_output(msg_id, 0.05)
+        if msg is None:
+            return False
         if msg["msg_type"] == "stream":
             text.append(msg["content"]["text"])
         elif msg["msg_type"] == "error":
             text.append("\n".join(msg["content"]["traceback"]))
-        elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-            idle = True
+        return msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle"
+
+    wait_until(answered_and_idle, timeout, f"the end of {code!r}", log=lambda: "".join(text), interval=0)
     return "".join(text), prompts
 
 

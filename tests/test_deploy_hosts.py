@@ -6,7 +6,6 @@ worker, an interrupt, the live view's workers and the dashboard link."""
 from __future__ import annotations
 
 import os
-import queue
 import re
 import signal
 import sys
@@ -61,16 +60,7 @@ def hosts(tmp_path: Path) -> Iterator[tuple[Hosts, dict[str, Path]]]:
 def reply_after(kernel: Kernel, code: str, first_output: str, then: object, timeout: float = 120) -> object:
     """Run ``code``; once its output shows ``first_output``, call ``then()``; return the reply."""
     msg_id = kernel.submit(code)
-    seen = ""
-    deadline = time.monotonic() + timeout
-    while first_output not in seen:
-        assert time.monotonic() < deadline, f"no {first_output!r} in the output within {timeout} s: {seen}"
-        try:
-            msg = kernel.kc.get_iopub_msg(timeout=1)
-        except queue.Empty:
-            continue
-        if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream":
-            seen += msg["content"]["text"]
+    kernel.wait_for_output(msg_id, first_output, timeout=timeout)
     then()  # type: ignore[operator]
     return kernel.collect(msg_id, timeout)
 

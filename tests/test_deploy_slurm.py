@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from deploy_servers import Slurm, wait_until
+from deploy_servers import Slurm, started, wait_until
 from kernel_helpers import Kernel
 
 pytestmark = [pytest.mark.deploy, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -15,9 +15,7 @@ pytestmark = [pytest.mark.deploy, pytest.mark.slow, pytest.mark.timeout(600)]
 
 @pytest.fixture
 def slurm(tmp_path: Path) -> Iterator[Slurm]:
-    cluster = Slurm(tmp_path)
-    yield cluster
-    cluster.stop()
+    yield from started(Slurm, tmp_path)
 
 
 def test_slurm_jobs_are_the_workers_scale_and_adapt_submit_and_cancel_them_and_stop_leaves_none(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from deploy_servers import Sshd, wait_until
+from deploy_servers import Sshd, started, wait_until
 from kernel_helpers import Kernel
 
 pytestmark = [pytest.mark.deploy, pytest.mark.slow, pytest.mark.timeout(300)]
@@ -19,9 +19,7 @@ pytestmark = [pytest.mark.deploy, pytest.mark.slow, pytest.mark.timeout(300)]
 
 @pytest.fixture
 def sshd(tmp_path: Path) -> Iterator[Sshd]:
-    server = Sshd(tmp_path)
-    yield server
-    server.stop()
+    yield from started(Sshd, tmp_path)
 
 
 def spec_processes(marker: str) -> list[int]:

@@ -82,7 +82,7 @@ def test_nowait_returns_a_handle_and_out_is_set_when_done(ip):
     run = ip.run_cell_magic("distribute", "x in range(10) --nowait --out later", "x + 1")
     assert isinstance(run, Run)
     assert run.result(timeout=60) == list(range(1, 11))
-    wait_until(lambda: "later" in ip.user_ns, 10, "--out set when the run finished")
+    wait_until(lambda: "later" in ip.user_ns, 30, "--out set when the run finished")
     assert ip.user_ns["later"] == list(range(1, 11))
 
 
@@ -90,11 +90,11 @@ def test_nowait_cancel_removes_the_tasks(ip, client):
     run = ip.run_cell_magic("distribute", "x in range(40) --nowait --batch 1", "import time\ntime.sleep(0.5)\nx")
     wait_until(lambda: run.progress().items_done >= 1, 60, "the first item of the run")
     run.cancel()
-    assert run.wait(10)
+    assert run.wait(30)
     assert run.state == "cancelled"
     wait_until(lambda: not client.run_on_scheduler(lambda dask_scheduler, token=run.token: [
         k for k in dask_scheduler.tasks if isinstance(k, tuple) and token in str(k[0])]),
-        10, "the run's tasks gone from the scheduler")
+        30, "the run's tasks gone from the scheduler")
     assert ip.run_cell_magic("distribute", "x in range(3)", "x") == [0, 1, 2]
 
 

@@ -135,7 +135,7 @@ def test_only_worker_gone_with_no_retries_names_the_lost_items(faulty):
     p.kill_group(p.workers.pop("lonely"))
     try:
         with pytest.raises(RunLostError) as info:
-            run.result(timeout=15)
+            run.result(timeout=60)  # a no-hang bound: the loss is seen at once
     finally:
         run.cancel()
     text = str(info.value)
@@ -152,8 +152,8 @@ def test_scheduler_killed_the_cell_fails_clearly_and_a_new_cluster_works(tmp_pat
                       "import ipydistribute\nipydistribute.get_client().wait_for_workers(1, timeout=60)",
                       timeout=120)
             msg_id = kernel.submit("%%distribute x in range(40) --batch 1 --view none\n"
-                                   + SLOW_CELL.format(seconds=0.5))
-            time.sleep(3)
+                                   "print('started', x, flush=True)\n" + SLOW_CELL.format(seconds=0.5))
+            kernel.wait_for_output(msg_id, "started", 3)  # the items run (and one has finished)
             procs.kill_scheduler()
             killed = time.monotonic()
             reply = kernel.collect(msg_id, timeout=90)  # no hang: bounded well above Dask's 30 s
@@ -174,9 +174,12 @@ def test_worker_killed_at_ninety_percent_recomputes_none_of_the_items_it_had_fin
     cell = ("import os, time\nopen(os.path.join(LOG, f'{x}.log'), 'a').write('.')\n"
             "time.sleep(0.2)\nx * x")
     run = _run(ip, "x in range(40) --batch 1", cell)
-    while sum(1 for e in run.ledger.entries("map") if e.state == "home") < 36:
+
+    def ninety_percent_home() -> bool:
         assert not run.done(), "the run ended before 90% of its items came home"
-        time.sleep(0.02)
+        return sum(1 for e in run.ledger.entries("map") if e.state == "home") >= 36
+
+    wait_until(ninety_percent_home, 120, "36 of 40 items home", interval=0.02)
     home = {e.start for e in run.ledger.entries("map") if e.state == "home"}
     before = worker_pids(client)
     assert kill_pid(before["w1"], _owners(p))
@@ -200,14 +203,20 @@ def _executing(client: Client, workers: list[str] | None = None) -> int:
     return sum(counts.values())
 
 
+def _cancel_once_running(ip: Any, client: Client, items: int, workers: str) -> tuple[Run, float]:
+    """Start ``items`` LONG_CELL items on ``workers``, cancel once each runs; the run and the
+    seconds cancel() took."""
+    run = _run(ip, f"x in range({items}) --batch 1 --workers {workers}", LONG_CELL)
+    wait_until(lambda: _executing(client) == items, 60, f"{items} item(s) running")
+    started = time.monotonic()
+    run.cancel()
+    return run, time.monotonic() - started
+
+
 def test_cancel_of_long_items_restarts_only_the_worker_stuck_in_c_code(faulty):
     ip, p, client = faulty
     before = worker_pids(client)
-    run = _run(ip, "x in range(2) --batch 1 --workers w1,w2", LONG_CELL)
-    wait_until(lambda: _executing(client) == 2, 60, "both items run")
-    started = time.monotonic()
-    run.cancel()
-    cancelled = time.monotonic() - started
+    run, cancelled = _cancel_once_running(ip, client, 2, "w1,w2")
     report = run.stop_report
     assert report is not None and run.state == "cancelled"
     assert [index for index, _, _ in report.interrupted] == [1]
@@ -235,11 +244,7 @@ def test_an_item_stuck_on_a_worker_without_nanny_is_reported_and_not_waited_for(
     p.start_worker("solo", nanny=False)
     try:
         wait_for_workers(client, 3)
-        run = _run(ip, "x in range(1) --batch 1 --workers solo", LONG_CELL)
-        wait_until(lambda: _executing(client) == 1, 60, "the item runs")
-        started = time.monotonic()
-        run.cancel()
-        cancelled = time.monotonic() - started
+        run, cancelled = _cancel_once_running(ip, client, 1, "solo")
         report = run.stop_report
         assert report is not None and [w for w, _ in report.no_nanny] and not report.restarted
         line = run.stop_report.lines()[1]

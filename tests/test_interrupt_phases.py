@@ -104,8 +104,8 @@ def test_interrupt_in_each_phase_cancels_the_cell_and_keeps_the_workers(session,
     reply = kernel.collect(msg_id, timeout=30)
     stopped = time.monotonic() - interrupted
     assert reply.status == "error" and reply.ename == "RunStopped", reply.text
-    gone = _wait_for(lambda: not _states(observer, name), 10, f"no task of {name} left on the scheduler")
-    free = _wait_for(lambda: _executing(observer) == 0, 10, "every worker thread free")
+    gone = _wait_for(lambda: not _states(observer, name), 30, f"no task of {name} left on the scheduler")
+    free = _wait_for(lambda: _executing(observer) == 0, 30, "every worker thread free")
     record("interrupt", f"{phase}: KeyboardInterrupt {stopped:.2f} s after the interrupt, "
            f"tasks gone {gone:.2f} s later, worker threads free {free:.2f} s later")
 

@@ -63,11 +63,12 @@ def _outputs_of(nb: Any, index: int) -> list[Any]:
     return list(nb.cells[index].outputs)
 
 
-def test_figures_and_displays_from_items_reach_the_output_and_the_saved_notebook(tmp_path: Path) -> None:
+def test_figures_and_displays_from_items_reach_the_output_and_the_saved_notebook(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(source) for source in NOTEBOOK_CELLS]
-    env_path = os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))
-    os.environ["PYTHONPATH"] = env_path
+    # the kernel's PYTHONPATH, for this test only (the tests after it see the variable as it was)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")])))
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     saved = tmp_path / "figures.ipynb"
     nbformat.write(nb, saved)

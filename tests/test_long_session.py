@@ -8,24 +8,22 @@ import ast
 
 import pytest
 from figures import record
-from kernel_helpers import Kernel
+from kernel_helpers import KERNEL_WAIT_UNTIL, Kernel
 
 pytestmark = pytest.mark.slow
 
 CELLS = 200
 MiB = 2**20
-SETUP = """
+SETUP = KERNEL_WAIT_UNTIL + """
 %load_ext ipydistribute
 %cluster start --workers 2 --memory-limit 1GiB
 import gc, os, threading, psutil, ipywidgets, ipydistribute
 from ipydistribute.core.run import Run
 client = ipydistribute.get_client()
 def measure():
-    import time
     gc.collect()
-    deadline = time.monotonic() + 10  # the client drops released keys on its own loop, a little later
-    while client.futures and time.monotonic() < deadline:
-        time.sleep(0.05)
+    # the client drops released keys on its own loop, a little later
+    wait_until(lambda: not client.futures, 30, f"the client's futures released: {list(client.futures)[:5]}")
     workers = client.run(lambda: (psutil.Process().memory_info().rss, threading.active_count()))
     tasks = client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
     return {"kernel_rss": psutil.Process().memory_info().rss, "kernel_threads": threading.active_count(),

@@ -4,7 +4,6 @@ cell's lines for a syntax error, and labels that are the prompt's number."""
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from kernel_helpers import CLUSTER_SETUP, Kernel
@@ -24,8 +23,9 @@ def test_failures_interrupts_and_syntax_errors_show_only_what_the_user_needs():
         assert "distributed." not in failed.text and "Compute Failed" not in failed.text
         assert not ENGINE.search(failed.text), failed.text
 
-        msg_id = kernel.submit("%%distribute x in range(40) --batch 1\nimport time\ntime.sleep(0.5)\nx")
-        time.sleep(3)
+        msg_id = kernel.submit("%%distribute x in range(40) --batch 1\nimport time\n"
+                               "print('started', x, flush=True)\ntime.sleep(0.5)\nx")
+        kernel.wait_for_output(msg_id, "started", 3)  # the items run (and one has finished)
         kernel.interrupt()
         stopped = kernel.collect(msg_id, timeout=30)
         error = [o for o in stopped.outputs if o["msg_type"] == "error"][0]["content"]

@@ -157,7 +157,7 @@ def test_a_remote_cluster_cannot_be_scaled_and_the_widget_says_why(ip: Any, deta
     assert not view._restart.disabled and view._stop.description == "Disconnect"
     assert "remote-0" in view._table.value or take(handle).workers == ()
     view._stop.click()  # disconnects: the remote scheduler and worker keep running
-    view.join(10)
+    view.join(30)
     assert not view.poller.thread.is_alive() and cluster_mod.chosen() is None
     view.close()
     assert all(p.poll() is None for p in tcp_cluster.procs)

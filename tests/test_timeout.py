@@ -29,19 +29,17 @@ def kinds(values):
 def failure_of(values):
     failures = [v for v in values if isinstance(v, ItemFailure)]
     return failures[0].exc_type, failures[0].message
-def wait_for_workers(n):
-    deadline = time.monotonic() + 60
-    while len(identity.workers(client)) < n and time.monotonic() < deadline:
-        time.sleep(0.1)
+def workers():
     return len(identity.workers(client))
+def wait_for_workers(n):
+    wait_until(lambda: workers() >= n, 120, f"{n} workers", interval=0.1)
+    return workers()
 def wait_for_restarts(old, n):
-    # the worker pids once n of old were replaced by new processes (or after 60 s)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    # the worker pids once n of old were replaced by new processes
+    def restarted():
         now = worker_pids()
-        if len(now) == len(old) and len(set(old) - set(now)) >= n:
-            break
-        time.sleep(0.1)
+        return len(now) == len(old) and len(set(old) - set(now)) >= n
+    wait_until(restarted, 120, f"{n} of the workers {old} restarted", interval=0.1)
     return worker_pids()
 """
 

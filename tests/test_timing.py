@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from waiting import wait_until
 
 from ipydistribute.core import api, identity
 from ipydistribute.core.hints import hint, straggler_share
@@ -71,25 +72,22 @@ def test_busy_runs_get_no_hint_and_few_tasks_are_named():
 
 @pytest.mark.slow
 def test_workers_added_during_a_run_are_counted_while_present(client):
-    import time
-
     import ipydistribute
 
-    before = len(identity.workers(client))
+    def workers() -> int:
+        return len(identity.workers(client))
+
+    before = workers()
     threads_at_start = sum(w["nthreads"] for w in identity.workers(client).values())
     run = api.distribute(spin, [0.25] * 80, batch=1, wait=False, name="grow")
     try:
-        deadline = time.monotonic() + 60
-        while run.progress().tasks_done < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: run.progress().tasks_done >= 2, 60, "the run's first 2 tasks done")
         ipydistribute.scale(before + 2)
         run.result()
         timing = run_timing(client, run.span_id)
     finally:
         ipydistribute.scale(before)
-        deadline = time.monotonic() + 60
-        while len(identity.workers(client)) > before and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: workers() <= before, 60, f"the cluster back to {before} workers")
     assert timing is not None
     # More threads than at the start for part of the run, counted only while they were there.
     assert timing.wall * threads_at_start < timing.thread_seconds < timing.wall * (threads_at_start + 2)

@@ -10,6 +10,7 @@ import time
 
 import pytest
 from PIL import Image
+from waiting import wait_until
 
 from ipydistribute.core import api
 from ipydistribute.core.monitor import TASK_LIMIT, ensure_plugin
@@ -29,7 +30,6 @@ def monitor_before_runs(client):
 
 
 def slow_square(x):
-    import time
 
     time.sleep(0.03)
     return x * x
@@ -142,9 +142,11 @@ def test_live_display_freezes_into_html_and_leaves_no_thread(client, kind):
     live.join(30)  # returns once the final picture is shown; the view is freed after it
     live.thread.join(30)
     assert not live.thread.is_alive()
-    time.sleep(0.2)  # the run's driver thread returns right after it sets done
-    left = [t.name for t in threading.enumerate()
-            if t.ident not in before and t.name.startswith("ipydistribute")]
-    assert left == []
+
+    def left() -> list[str]:
+        return [t.name for t in threading.enumerate() if t.ident not in before and t.name.startswith("ipydistribute")]
+
+    # the run's driver thread returns right after it sets done
+    wait_until(lambda: not left(), 30, "no thread of ours left", log=lambda: str(left()))
     if kind == "full":
         assert view.box.comm is None  # closed after the static picture replaced it

@@ -13,11 +13,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from waiting import wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -49,11 +50,19 @@ class JupyterServer:
             return f"{self.url}/lab/tree/{notebook}?reset&token={self.token}"
         return f"{self.url}/notebooks/{notebook}?token={self.token}"
 
-    def api(self, path: str) -> Any:
+    def api(self, path: str, method: str = "GET") -> Any:
         headers = {"Authorization": f"token {self.token}"}
-        request = urllib.request.Request(f"{self.url}{path}", headers=headers)
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
+        request = urllib.request.Request(f"{self.url}{path}", headers=headers, method=method)
+        with urllib.request.urlopen(request, timeout=60) as response:
+            body = response.read()
+            return json.loads(body) if body else None
+
+    def shut_down_kernels(self, timeout: float = 60) -> None:
+        """Shut down every kernel of the server (and with it the kernel's cluster): the next test
+        starts from a server with no kernel busy or holding memory."""
+        for kernel in self.api("/api/kernels"):
+            self.api(f"/api/kernels/{kernel['id']}", method="DELETE")
+        wait_until(lambda: not self.api("/api/kernels"), timeout, f"jupyter {self.app} without kernels")
 
 
 def start_server(app: str, root: Path) -> JupyterServer:
@@ -85,18 +94,22 @@ def start_server(app: str, root: Path) -> JupyterServer:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env,
                                    cwd=root, start_new_session=True)
     server = JupyterServer(app, f"http://127.0.0.1:{port}", token, root, process, log)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
+
+    def answers() -> bool:
         if process.poll() is not None:
-            tail = log.read_text()[-2000:]
-            raise RuntimeError(f"jupyter {app} exited with {process.returncode}: {tail}")
+            raise RuntimeError(f"jupyter {app} exited with {process.returncode}: {log.read_text()[-2000:]}")
         try:
             server.api("/api/status")
-            return server
+            return True
         except OSError:
-            time.sleep(0.3)
-    stop_server(server)
-    raise RuntimeError(f"jupyter {app} did not answer within 90 s: {log.read_text()[-2000:]}")
+            return False
+
+    try:
+        wait_until(answers, 90, f"jupyter {app} answers", log=lambda: log.read_text()[-2000:], interval=0.3)
+    except AssertionError:
+        stop_server(server)
+        raise
+    return server
 
 
 def stop_server(server: JupyterServer) -> None:
@@ -129,6 +142,15 @@ def open_notebook(page: Any, server: JupyterServer, notebook: str, timeout: floa
     page.goto(server.page_url(notebook))
     page.wait_for_selector(".jp-Notebook", timeout=timeout * 1000)
     wait_for_idle_kernel(page, timeout)
+
+
+def open_and_run_all(page: Any, server: JupyterServer, name: str, cells: list[str]) -> Path:
+    """Write a notebook of ``cells`` as ``name`` in the server's folder, open it, wait for its
+    kernel, and start Run All (not awaited); returns the notebook's path."""
+    path = write_notebook(server.root / name, cells)
+    open_notebook(page, server, path.name)
+    run_all(page)
+    return path
 
 
 def kernel_status(page: Any) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from jupyter_page import open_notebook, output_texts, wait_until_done, write_notebook
+from jupyter_page import open_and_run_all, output_texts, wait_until_done
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -21,9 +21,7 @@ CELLS = ["%load_ext ipydistribute", "%cluster start --workers 1",
 @pytest.mark.parametrize("app", ["lab", "notebook7"])
 def test_save_shut_down_and_reopen_shows_no_dead_widget(app, request, page, artifacts):
     server = request.getfixturevalue(app)
-    path = write_notebook(server.root / f"reopen-{app}.ipynb", CELLS)
-    open_notebook(page, server, path.name)
-    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+    path = open_and_run_all(page, server, f"reopen-{app}.ipynb", CELLS)
     wait_until_done(page, timeout=180)
     page.wait_for_selector(".ipydistribute-run[data-state='finished']", timeout=60_000)
     page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.shutdown()")

@@ -8,7 +8,7 @@ and the summary. Screenshots go to ``test-artifacts/``.
 from __future__ import annotations
 
 import pytest
-from jupyter_page import open_notebook, run_all, wait_until_done, write_notebook
+from jupyter_page import open_and_run_all, wait_until_done
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -35,9 +35,7 @@ PROGRESS = """() => {
 @pytest.mark.parametrize("app", ["lab", "notebook7"])
 def test_live_view_moves_and_freezes_into_a_picture(app, request, page, artifacts):
     server = request.getfixturevalue(app)
-    path = write_notebook(server.root / f"run-view-{app}.ipynb", CELLS)
-    open_notebook(page, server, path.name)
-    run_all(page)
+    open_and_run_all(page, server, f"run-view-{app}.ipynb", CELLS)
     # A reduction submits its first map tasks, measures the first partial, then the rest: wait
     # until all 48 are on the cluster and some, not all, are done.
     page.wait_for_function(

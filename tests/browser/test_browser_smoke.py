@@ -3,14 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from jupyter_page import (
-    open_notebook,
-    output_texts,
-    run_all,
-    wait_for_text,
-    wait_until_done,
-    write_notebook,
-)
+from jupyter_page import open_and_run_all, output_texts, wait_for_text, wait_until_done
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -18,9 +11,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 @pytest.mark.parametrize("app", ["lab", "notebook7"])
 def test_a_notebook_runs_in_the_page(app, request, page, artifacts):
     server = request.getfixturevalue(app)
-    path = write_notebook(server.root / "smoke.ipynb", ["print('hello from', 6 * 7)"])
-    open_notebook(page, server, path.name)
-    run_all(page)
+    open_and_run_all(page, server, "smoke.ipynb", ["print('hello from', 6 * 7)"])
     wait_for_text(page, "hello from 42")
     wait_until_done(page)
     page.screenshot(path=str(artifacts / f"{app}.png"))

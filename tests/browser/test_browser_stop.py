@@ -12,7 +12,7 @@ import json
 import time
 
 import pytest
-from jupyter_page import open_notebook, output_texts, run_all, wait_until_done, write_notebook
+from jupyter_page import open_and_run_all, output_texts, wait_until_done
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -27,9 +27,7 @@ CELLS = [
 @pytest.mark.parametrize("app", ["lab", "notebook7"])
 def test_stop_button_cancels_a_blocking_cell(app, request, page, artifacts):
     server = request.getfixturevalue(app)
-    path = write_notebook(server.root / f"stop-{app}.ipynb", CELLS)
-    open_notebook(page, server, path.name)
-    run_all(page)
+    open_and_run_all(page, server, f"stop-{app}.ipynb", CELLS)
     button = page.locator(".ipydistribute-run button", has_text="Stop run")
     button.wait_for(timeout=120_000)
     page.wait_for_function(
@@ -40,7 +38,7 @@ def test_stop_button_cancels_a_blocking_cell(app, request, page, artifacts):
     # "stopping" at once; the run may even have ended by the time the page is looked at.
     page.wait_for_function(
         """() => [...document.querySelectorAll('.ipydistribute-run .ipd-state')]
-                 .some(e => ['stopping', 'cancelled'].includes(e.innerText.trim()))""", timeout=10_000)
+                 .some(e => ['stopping', 'cancelled'].includes(e.innerText.trim()))""", timeout=30_000)
     stopping = time.monotonic() - clicked
     page.screenshot(path=str(artifacts / f"{app}-stopping.png"))
     wait_until_done(page, timeout=60)

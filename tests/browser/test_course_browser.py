@@ -5,12 +5,13 @@ through nbclient in tests/test_notebooks.py)."""
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
 from jupyter_page import open_notebook, output_texts, run_all, wait_for_text, wait_until_done
+from waiting import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.notebook]
 
@@ -38,13 +39,12 @@ def test_course_notebook_runs_in_jupyterlab(lab, page, artifacts):
     assert any("✅ Correct!" in t for t in output_texts(page))
     # JupyterLab renders only the cells in view: judge every output from the saved file
     page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
-    deadline = time.monotonic() + 60
-    while True:
+    def checks_saved() -> Any:
         saved = nbformat.read(lab.root / NOTEBOOK, as_version=4)
         texts = [o.get("text", "") for c in saved.cells if c.cell_type == "code" for o in c.outputs]
-        if sum("✅ Correct!" in t for t in texts) >= checks or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+        return saved if sum("✅ Correct!" in t for t in texts) >= checks else None
+
+    saved = wait_until(checks_saved, 60, f"{checks} passed checks in the saved notebook", interval=0.5)
     check_texts = ["".join(o.get("text", "") for o in c.outputs) for c in saved.cells
                    if "check" in c.metadata.get("tags", [])]
     assert len(check_texts) == checks and all("✅ Correct!" in t for t in check_texts), check_texts
