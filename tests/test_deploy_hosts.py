@@ -125,6 +125,5 @@ def test_a_cluster_of_separate_hosts_behaves_as_on_one_machine(hosts: tuple[Host
                            "print('start', distributed.get_worker().name)\ntime.sleep(0.5)\nx",
                            "start w1", lambda: os.killpg(w1.proc.pid, signal.SIGKILL), timeout=240)
         assert "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]" in done.text, done.text  # type: ignore[attr-defined]
-        wait_until(lambda: "w1" not in kernel.ok("from ipydistribute.core import identity\n"
-                                                 "sorted(w['name'] for w in identity.workers(client).values())").value(),
-                   60, "the killed worker still listed")
+        names = "from ipydistribute.core import identity\nsorted(w['name'] for w in identity.workers(client).values())"
+        wait_until(lambda: "w1" not in kernel.ok(names).value(), 60, "the killed worker still listed")
