@@ -3,8 +3,9 @@ a worker lost late costs only its unfinished items), and the final value of each
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
@@ -27,11 +28,16 @@ if TYPE_CHECKING:
 #: Finished map tasks are fetched together at most this often (one round trip per fetch: 10,000
 #: one-item tasks would otherwise cost a round trip each).
 FETCH_INTERVAL = 0.05
+#: A fetch that takes longer than this checks that the run's workers remain, then goes on: a
+#: value whose only holder died is computed again by Dask, and waited for, which for a task
+#: restricted to that worker meant waiting forever.
+SLOW_FETCH_SECONDS = 5.0
 
 
 class Collector:
     def __init__(self, submitter: Submitter, ledger: Ledger, options: RunOptions, label: str,
-                 streams: bool, checkpoint: tuple[CheckpointStore, Resume] | None = None):
+                 streams: bool, checkpoint: tuple[CheckpointStore, Resume] | None = None,
+                 while_slow: Callable[[], None] | None = None):
         self.submitter = submitter
         self.ledger = ledger
         self.options = options
@@ -45,6 +51,7 @@ class Collector:
         self._limit = config.nbytes("result-limit")
         self._salvaged: dict[Hashable, BatchResult] = {}  # --keep: results whose worker restarted
         self.checkpoint = checkpoint  # where values are stored as they come home, and what was stored
+        self._while_slow = while_slow  # called while a fetch waits (raises when the run is lost)
 
     # --- while the run goes --------------------------------------------------------------------
 
@@ -59,7 +66,7 @@ class Collector:
             return
         futures, self._waiting = self._waiting, []
         self._last_fetch = time.monotonic()
-        results: list[BatchResult] = self.submitter.client.gather(futures)
+        results: list[BatchResult] = self._gather(futures)
         keys: list[Hashable] = []
         for future, result in zip(futures, results):
             self._home_bytes += int(sizeof(result))
@@ -69,6 +76,15 @@ class Collector:
         self.submitter.release(keys)
         if self._home_bytes > self._limit:
             raise self._too_large(self._home_bytes)
+
+    def _gather(self, futures: list[Future]) -> Any:
+        client = self.submitter.client
+        while True:
+            try:
+                return client.sync(_gather_within, client, futures, SLOW_FETCH_SECONDS)
+            except asyncio.TimeoutError:
+                if self._while_slow is not None:
+                    self._while_slow()
 
     def _store(self, key: Hashable) -> None:
         if self.checkpoint is None:
@@ -158,3 +174,7 @@ def _reduce_empty(reducer_bytes: bytes) -> Any:
     except Exception as exc:
         raise SpecError(f"no item produced a value, and the reducer {safe_repr(reducer, 60)} "
                         f"fails on nothing ({type(exc).__name__}: {exc}); give it a default") from None
+
+
+async def _gather_within(client: Any, futures: list[Future], seconds: float) -> Any:
+    return await asyncio.wait_for(client.gather(futures, asynchronous=True), seconds)

@@ -87,6 +87,16 @@ def lost_error(client: Client, label: str, key: Any, entry: Entry | None, exc: B
         "or workers with more memory")
 
 
+def connection_lost(client: Client, label: str, exc: BaseException) -> RunLostError | None:
+    """The run's error when ``exc`` says the scheduler went away in the middle of a call."""
+    from distributed.comm import CommClosedError
+
+    if not isinstance(exc, (CommClosedError, ConnectionError)):
+        return None
+    return RunLostError(f"{label} lost its connection to the scheduler ({type(exc).__name__}): the "
+                        "cluster is gone; start a new one with `%cluster start`")
+
+
 def cancelled_error(client: Client, label: str) -> RunLostError:
     """Why tasks of a run were cancelled although the run was not."""
     if client.status != "running":

@@ -106,7 +106,7 @@ class Run:
         self.tree = TreeReduction(self.submitter, options.fan_in) if payload.reducer is not None else None
         self.mapping = MapSubmission(self, self.submitter, options, self.tree)
         self.collector = Collector(self.submitter, self.ledger, options, self.label, streams=streams,
-                                   checkpoint=checkpoint)
+                                   checkpoint=checkpoint, while_slow=self._check_workers_remain)
         self._resumed = checkpoint[1] if checkpoint is not None else None
         if self._resumed is not None:
             self.ledger.items_done = len(self._resumed.done)
@@ -243,7 +243,7 @@ class Run:
         except BaseException as exc:
             self.stopped.set()
             self.submitter.cancel_all()
-            self._finish("error", exc)
+            self._finish("error", diagnose.connection_lost(self.client, self.label, exc) or exc)
 
     def probe_timing(self, start: int) -> tuple[float, int] | None:
         return self._inbox.timings.get(start)
@@ -348,6 +348,8 @@ class Run:
 
     def _check_workers_remain(self) -> None:
         """Tasks restricted to workers (or resources) that no longer exist would wait forever."""
+        if not (self.options.workers or self.options.all_resources()):
+            return
         try:
             diagnose.eligible_workers(self.client, self.options)
         except SpecError as exc:
