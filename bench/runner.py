@@ -132,6 +132,8 @@ def run_cold(settings: Settings, rec: Recorder, available: dict[str, bool], time
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a reduced run (under 3 minutes)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="every form once on a few items: checks the harness, measures nothing")
     parser.add_argument(
         "--check",
         action="store_true",
@@ -158,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     cores = os.cpu_count() or 1
-    settings = Settings.make(args.quick, cores, work.calibrate(20e-6), work.calibrate(0.25))
+    args.quick = args.quick or args.smoke
+    settings = Settings.make(args.quick, cores, work.calibrate(20e-6), work.calibrate(0.25), smoke=args.smoke)
     machine = machine_info()
     machine["spin loop counts"] = (
         f"{settings.spin_small} (about 20 us), {settings.spin_big} (about 0.25 s)"

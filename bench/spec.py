@@ -44,9 +44,14 @@ class Settings:
     view_item_seconds: float = 0.05
 
     @classmethod
-    def make(cls, quick: bool, cores: int, spin_small: int, spin_big: int) -> Settings:
-        settings = cls(quick=quick, cores=cores, spin_small=spin_small, spin_big=spin_big)
-        if quick:
+    def make(cls, quick: bool, cores: int, spin_small: int, spin_big: int, smoke: bool = False) -> Settings:
+        settings = cls(quick=quick or smoke, cores=cores, spin_small=spin_small, spin_big=spin_big)
+        if smoke:  # every form once on a few items: the harness works (tests/test_bench.py)
+            settings.repeats = settings.slow_repeats = 1
+            settings.tiny_items, settings.tiny_items_per_task = 1_000, 200
+            settings.cpu_items, settings.small_items, settings.small_items_per_task = 4, 5_000, 200
+            settings.tree_arrays, settings.sumsq_items, settings.view_items = 20, 100_000, 8
+        elif quick:
             settings.repeats = 2
             settings.slow_repeats = 1
             settings.tiny_items_per_task = 1_000

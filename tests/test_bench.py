@@ -1,4 +1,4 @@
-"""Smoke run of the benchmark: ``python -m bench --check --quick`` completes and writes the
+"""Smoke run of the benchmark: ``python -m bench --check --smoke`` completes and writes the
 table. Timing targets are not asserted here (CI machines are noisy): exit status 1 (a target
 missed) is accepted, 2 (the benchmark itself failed) is not."""
 
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.timeout(900)
 def test_quick_benchmark_completes_and_writes_the_table(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--check", "--quick", "--out", str(tmp_path)],
+        [sys.executable, "-m", "bench", "--check", "--smoke", "--out", str(tmp_path)],
         cwd=ROOT,
         capture_output=True,
         text=True,
