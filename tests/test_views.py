@@ -131,6 +131,42 @@ def test_stop_button_cancels_the_run(client):
     view.close()
 
 
+def test_views_share_their_layouts_and_styles_and_leave_them_open(client):
+    """A view opens a comm for each widget a page shows, not for each one's layout and style."""
+    runs = [api.distribute(abs, range(3), wait=False, name=f"shared{i}") for i in range(2)]
+    views = [RunView(run) for run in runs]
+    for view in views:
+        view.live_bundle()
+    first, second = views
+    reachable = {id(w): w for w in _widget_tree(first.box)}
+    own = [w for w in reachable.values() if id(w) not in {id(v) for v in _widget_tree(second.box)}]
+    assert len(own) == 7  # the box, a row, the header, the Stop button, groups, picture, resources
+    assert first.header.layout is second.picture.layout and first.header.style is second.groups.style
+    for run in runs:
+        run.wait(30)
+    first.close()
+    assert all(w.comm is None for w in own)
+    assert first.header.layout.comm is not None and second.box.comm is not None  # shared, and the other view
+    second.close()
+    assert second.box.comm is None and second.header.layout.comm is not None
+
+
+def _widget_tree(root):
+    """Every widget ``root`` holds, itself included (children, layouts, styles)."""
+    import ipywidgets
+
+    found, stack = [], [root]
+    while stack:
+        widget = stack.pop()
+        if not isinstance(widget, ipywidgets.Widget) or any(widget is w for w in found):
+            continue
+        found.append(widget)
+        for name in widget.keys:
+            value = getattr(widget, name, None)
+            stack.extend(value if isinstance(value, (list, tuple)) else [value])
+    return found
+
+
 @pytest.mark.parametrize("kind", ["full", "progress"])
 def test_live_display_freezes_into_html_and_leaves_no_thread(client, kind):
     before = {t.ident for t in threading.enumerate()}

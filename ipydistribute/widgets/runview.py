@@ -26,6 +26,7 @@ from ..core.hints import hint
 from ..core.monitor import Bar, RunMonitor, Snapshot
 from ..core.run import Progress, Run
 from ..core.timing import run_timing
+from . import shared
 from .background import InBackground
 from .graph_layout import Graph, layout
 from .lifecycle import close_tree
@@ -82,27 +83,25 @@ class RunView:
         thread in a kernel when they were made there), and a quick run never needs them."""
         if self.box is not None:
             return self.box
-        self.header = widgets.HTML(value=f"<strong>{label_text(self.run.label)}</strong> starting…")
+        self.header = shared.html(f"<strong>{label_text(self.run.label)}</strong> starting…")
         self.stop_button = widgets.Button(description="Stop run", icon="stop", button_style="danger",
                                           tooltip="cancel every task of this cell (the cluster keeps running)",
-                                          layout=widgets.Layout(width="100px"))
+                                          layout=shared.stop_button_layout(), style=shared.button_style())
         self.stop_button.on_click(self._on_stop)
         handle_while_cell_runs(self.stop_button)
-        self.groups = widgets.HTML()
+        self.groups = shared.html()
         # The graph and the stream as one PNG drawn in the kernel: a plain ipywidgets Image
         # needs nothing in the page (no BokehJS), so it renders after a reload or in a 2nd tab.
-        self.picture = widgets.Image(format="png", width=2 * PANEL_W, height=PANEL_H)
-        self.picture.add_class("ipd-live-picture")
-        self.resources = widgets.HTML()
-        self.summary = widgets.HTML()
+        self.picture = widgets.Image(format="png", width=2 * PANEL_W, height=PANEL_H, layout=shared.layout(),
+                                     _dom_classes=["ipd-live-picture"])  # in the comm's opening message
+        self.resources = shared.html()
+        # No summary widget: the final picture, which has the summary, replaces the live view.
         self.box = widgets.VBox([
-            widgets.HBox([self.header, self.stop_button]),
+            widgets.HBox([self.header, self.stop_button], layout=shared.layout()),
             self.groups,
             self.picture,
             self.resources,
-            self.summary,
-        ])
-        self.box.add_class("ipydistribute-run")
+        ], layout=shared.layout(), _dom_classes=["ipydistribute-run"])
         return self.box
 
     # --- the RunViewProtocol -----------------------------------------------------------------
@@ -133,7 +132,6 @@ class RunView:
             self.resources.value = render("_resources.html.j2",
                                           **resources_context(snapshot, self.gpu_reason))
             if progress.state not in ("pending", "running"):
-                self.summary.value = f"<strong>summary</strong> · {f.summary()}"
                 self.stop_button.disabled = True
         self.graph = layout(snapshot)
         now = time.monotonic()
@@ -179,7 +177,7 @@ class RunView:
         self._build_widgets()
         nodes = self.graph.nodes
         return {"header": self.header.value, "groups": self.groups.value,
-                "resources": self.resources.value, "summary": self.summary.value,
+                "resources": self.resources.value,
                 "nodes": {"x": [n.x for n in nodes], "y": [n.y for n in nodes],
                           "colour": [n.colour for n in nodes], "label": [n.label for n in nodes]},
                 "edges": {"x0": [e[0] for e in self.graph.edges]},
