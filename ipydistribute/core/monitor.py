@@ -11,19 +11,17 @@ Nothing here imports IPython or widgets; the views in ``ipydistribute.widgets`` 
 
 from __future__ import annotations
 
-import asyncio
-import pickle
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import cloudpickle
-from distributed import Client, Scheduler
+from distributed import Client
 
 from . import keys, scheduler_plugin
 from .cluster_snapshot import WorkerRow, worker_row
 from .keys import parse_key
+from .on_scheduler import ask_scheduler, in_process_scheduler
 from .scheduler_plugin import (
     CODES,
     PLUGIN_NAME,
@@ -36,7 +34,7 @@ from .scheduler_plugin import (
 )
 
 __all__ = ["CODES", "STATES", "TASK_LIMIT", "Bar", "GroupSnapshot", "RunMonitor", "Snapshot", "WorkerRow",
-           "ensure_plugin", "parse_key"]
+           "ensure_plugin", "in_process_scheduler", "parse_key"]
 
 
 def register_by_value() -> None:
@@ -48,25 +46,6 @@ def register_by_value() -> None:
 
 
 _registered_on: set[tuple[str, str]] = set()
-
-#: Seconds a question to an in-process scheduler may take (it answers in about 0.1 ms).
-ASK_TIMEOUT = 10.0
-
-
-def in_process_scheduler(client: Client) -> Any | None:
-    """The client's scheduler object when it runs in this process (the embedded cluster),
-    else None (a remote scheduler, or one this client does not own)."""
-    scheduler = getattr(getattr(client, "cluster", None), "scheduler", None)
-    if not isinstance(scheduler, Scheduler) or scheduler.loop is None:
-        return None
-    if scheduler.address != getattr(client.scheduler, "address", None):
-        return None
-    try:
-        running = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    # Never wait for the loop from the loop itself: that thread takes the TCP path.
-    return None if running is scheduler.loop.asyncio_loop else scheduler
 
 
 def ensure_plugin(client: Client) -> str | None:
@@ -177,7 +156,7 @@ class RunMonitor:
         raw = None
         if self.unavailable is None:
             try:
-                raw = self._ask(snapshot_on_scheduler, token=self.token,
+                raw = ask_scheduler(self.client, snapshot_on_scheduler, token=self.token,
                                 since=self.cursor if since is None else since, workers=self.workers,
                                 limit=limit)
             except Exception as exc:  # the cluster went away mid-run: keep the last picture
@@ -193,24 +172,9 @@ class RunMonitor:
         """Drop the run's record on the scheduler (the view keeps its last snapshot)."""
         if self.unavailable is None and self._registered:
             try:
-                self._ask(forget_on_scheduler, token=self.token)
+                ask_scheduler(self.client, forget_on_scheduler, token=self.token)
             except Exception:  # the cluster is gone: nothing is left to forget
                 pass
-
-    def _ask(self, function: Callable[..., Any], **kwargs: Any) -> Any:
-        """``function(dask_scheduler, **kwargs)`` on the scheduler: on its event loop when it runs
-        in this process (the embedded cluster: 0.1 ms of CPU a poll, against 1.3 ms through
-        ``run_on_scheduler``, which pickles the function and the answer and crosses TCP twice on
-        the kernel's own event loop), else through ``run_on_scheduler``."""
-        scheduler = in_process_scheduler(self.client)
-        if scheduler is None:
-            return self.client.run_on_scheduler(function, **kwargs)  # type: ignore[no-untyped-call]
-
-        async def on_loop() -> Any:
-            # Copied there, as over TCP: the scheduler's loop goes on changing its own objects.
-            return pickle.loads(pickle.dumps(function(scheduler, **kwargs)))
-
-        return asyncio.run_coroutine_threadsafe(on_loop(), scheduler.loop.asyncio_loop).result(ASK_TIMEOUT)
 
     def _parse(self, raw: dict[str, Any]) -> Snapshot:
         self.cursor = int(raw["cursor"])
