@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from distributed import Client, Scheduler
+from distributed.core import Status
 
 #: Seconds a call on an in-process scheduler may take before it fails (the view asks small things).
 IN_PROCESS_TIMEOUT = 10.0
@@ -25,7 +26,9 @@ def in_process_scheduler(client: Client) -> Scheduler | None:
     """The client's scheduler when it runs in this process (the embedded cluster), else None
     (a remote scheduler, or a client that does not own its cluster)."""
     scheduler = getattr(getattr(client, "cluster", None), "scheduler", None)
-    if not isinstance(scheduler, Scheduler) or scheduler.loop is None:
+    if not isinstance(scheduler, Scheduler) or scheduler.loop is None or scheduler.status != Status.running:
+        return None  # a closing scheduler's loop may never run the call: run_on_scheduler fails at once
+    if not scheduler.loop.asyncio_loop.is_running():
         return None
     if scheduler.address != getattr(client.scheduler, "address", None):
         return None
