@@ -44,8 +44,9 @@ from .summary import RunFigures, figures, pace
 from .templates import render
 
 #: Seconds between two live pictures (the text parts update at the display's rate, 5/s): a
-#: picture costs 8-15 ms to draw and 5-15 KB to send.
-PICTURE_INTERVAL = 0.5
+#: picture costs 6-9 ms of the kernel's CPU, which the workers share, and 5-15 KB to send; at
+#: 2 a second they were half the view's CPU while a run went.
+PICTURE_INTERVAL = 1.0
 
 
 def _picture_due(progress: Progress, age: float) -> bool:
@@ -53,9 +54,9 @@ def _picture_due(progress: Progress, age: float) -> bool:
 
     Not for an ended run (the final picture replaces it), and not while the run should end
     within PICTURE_INTERVAL at its pace so far, unless the picture shown is older than
-    2 x PICTURE_INTERVAL (a straggler still gets a picture a second). A 1 s cell drew two live
-    pictures, the second one shown for about 0.1 s; each costs 8-15 ms of the kernel's CPU,
-    which the workers share."""
+    2 x PICTURE_INTERVAL (a straggler still gets a picture every 2 s). The first live picture
+    comes with the view's first update. A 1 s cell drew two live pictures, the second one
+    shown for about 0.1 s."""
     if progress.state not in ("pending", "running") or age < PICTURE_INTERVAL:
         return False
     _, eta = pace(progress)
