@@ -84,7 +84,6 @@ def test_many_tasks_are_drawn_as_groups_with_counts(client):
     bundle = drive(view, run)
     state = view.state()
     assert state["nodes"]["label"] == [f"map: {n:,}/{n:,}"]
-    assert f'data-done="{n}" data-total="{n}"' in state["groups"]
     assert len(state["bars"]["left"]) > 0
     assert f'data-done="{n}" data-total="{n}"' in bundle["text/html"]
     view.close()
@@ -109,13 +108,14 @@ def test_two_runs_at_once_each_show_only_their_own_tasks(client):
 def test_resources_name_every_worker_and_say_why_gpu_metrics_are_missing(client):
     run = api.distribute(abs, range(5), wait=False, name="res")
     view = RunView(run, gpu_reason="NVML is not installed")
-    drive(view, run)
-    html = view.state()["resources"]
-    rows = dict(re.findall(r'data-worker="([^"]+)".*?class="ipd-gpu">([^<]*)<', html, re.S))
-    assert set(rows) == {"cpu-0", "cpu-1", "simgpu-0"}
-    assert rows["cpu-0"] == "no GPU"
-    assert rows["simgpu-0"].startswith("simulated GPU")
-    assert re.search(r"\d+ % *</td>", html)  # CPU % of each worker
+    final = drive(view, run)["text/html"]
+    view.update(run.progress())  # the live widgets, as while a run goes
+    for html in (final, view.state()["resources"]):
+        rows = dict(re.findall(r'data-worker="([^"]+)".*?class="ipd-gpu">([^<]*)<', html, re.S))
+        assert set(rows) == {"cpu-0", "cpu-1", "simgpu-0"}
+        assert rows["cpu-0"] == "no GPU"
+        assert rows["simgpu-0"].startswith("simulated GPU")
+        assert re.search(r"\d+ % *</td>", html)  # CPU % of each worker
     view.close()
 
 
@@ -129,6 +129,42 @@ def test_stop_button_cancels_the_run(client):
     bundle = view.final_bundle(run.progress())
     assert 'data-state="cancelled"' in bundle["text/html"]
     view.close()
+
+
+def test_views_share_their_layouts_and_styles_and_leave_them_open(client):
+    """A view opens a comm for each widget a page shows, not for each one's layout and style."""
+    runs = [api.distribute(abs, range(3), wait=False, name=f"shared{i}") for i in range(2)]
+    views = [RunView(run) for run in runs]
+    for view in views:
+        view.live_bundle()
+    first, second = views
+    reachable = {id(w): w for w in _widget_tree(first.box)}
+    own = [w for w in reachable.values() if id(w) not in {id(v) for v in _widget_tree(second.box)}]
+    assert len(own) == 7  # the box, a row, the header, the Stop button, groups, picture, resources
+    assert first.header.layout is second.picture.layout and first.header.style is second.groups.style
+    for run in runs:
+        run.wait(30)
+    first.close()
+    assert all(w.comm is None for w in own)
+    assert first.header.layout.comm is not None and second.box.comm is not None  # shared, and the other view
+    second.close()
+    assert second.box.comm is None and second.header.layout.comm is not None
+
+
+def _widget_tree(root):
+    """Every widget ``root`` holds, itself included (children, layouts, styles)."""
+    import ipywidgets
+
+    found, stack = [], [root]
+    while stack:
+        widget = stack.pop()
+        if not isinstance(widget, ipywidgets.Widget) or any(widget is w for w in found):
+            continue
+        found.append(widget)
+        for name in widget.keys:
+            value = getattr(widget, name, None)
+            stack.extend(value if isinstance(value, (list, tuple)) else [value])
+    return found
 
 
 @pytest.mark.parametrize("kind", ["full", "progress"])

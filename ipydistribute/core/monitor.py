@@ -21,6 +21,7 @@ from distributed import Client
 from . import keys, scheduler_plugin
 from .cluster_snapshot import WorkerRow, worker_row
 from .keys import parse_key
+from .on_scheduler import ask_scheduler, in_process_scheduler
 from .scheduler_plugin import (
     CODES,
     PLUGIN_NAME,
@@ -33,7 +34,7 @@ from .scheduler_plugin import (
 )
 
 __all__ = ["CODES", "STATES", "TASK_LIMIT", "Bar", "GroupSnapshot", "RunMonitor", "Snapshot", "WorkerRow",
-           "ensure_plugin", "parse_key"]
+           "ensure_plugin", "in_process_scheduler", "parse_key"]
 
 
 def register_by_value() -> None:
@@ -155,10 +156,9 @@ class RunMonitor:
         raw = None
         if self.unavailable is None:
             try:
-                raw = self.client.run_on_scheduler(  # type: ignore[no-untyped-call]
-                    snapshot_on_scheduler, token=self.token,
-                    since=self.cursor if since is None else since, workers=self.workers,
-                    limit=limit)
+                raw = ask_scheduler(self.client, snapshot_on_scheduler, token=self.token,
+                                since=self.cursor if since is None else since, workers=self.workers,
+                                limit=limit)
             except Exception as exc:  # the cluster went away mid-run: keep the last picture
                 self.unavailable = f"the scheduler stopped answering ({type(exc).__name__})"
             else:
@@ -172,8 +172,7 @@ class RunMonitor:
         """Drop the run's record on the scheduler (the view keeps its last snapshot)."""
         if self.unavailable is None and self._registered:
             try:
-                self.client.run_on_scheduler(  # type: ignore[no-untyped-call]
-                    forget_on_scheduler, token=self.token)
+                ask_scheduler(self.client, forget_on_scheduler, token=self.token)
             except Exception:  # the cluster is gone: nothing is left to forget
                 pass
 

@@ -120,6 +120,8 @@ class RunMonitorPlugin(SchedulerPlugin):
         token, name, role, index = parsed
         run = self.runs.get(token)
         if run is None:
+            if finish in ("released", "forgotten"):  # a forgotten run's tasks leaving: not a new run
+                return
             run = self.runs[token] = _RunRecord()
             self._forget_old()
         group = run.groups.get(name)

@@ -13,9 +13,12 @@ threads present), hence never above 100%.
 
 from __future__ import annotations
 
+import pickle
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from .on_scheduler import ask_scheduler
 
 Share = Literal["running", "transfer", "waiting", "idle"]
 
@@ -83,13 +86,28 @@ async def _heartbeat(dask_worker: Any) -> None:
         pass
 
 
+async def _timing_on_scheduler(dask_scheduler: Any, span_id: str, heartbeat: bytes) -> dict[str, Any] | None:
+    # Runs on the scheduler: each worker sends its heartbeat (the last tasks' metrics) through
+    # the scheduler's pooled connections, then the span is read, in one call from the client.
+    # (Client.run opened a new connection to each worker, and the span took a second call.)
+    import asyncio
+
+    async def ask(address: str) -> None:
+        try:
+            await asyncio.wait_for(dask_scheduler.rpc(address).run(function=heartbeat), 2 * HEARTBEAT_TIMEOUT)
+        except Exception:  # a worker leaving: the figures go without its last metrics
+            pass
+
+    await asyncio.gather(*(ask(address) for address in list(dask_scheduler.workers)))
+    return _span_on_scheduler(dask_scheduler, span_id)
+
+
 def run_timing(client: Any, span_id: str | None) -> RunTiming | None:
     """The timing of the run in span ``span_id``; None when the scheduler cannot tell."""
     if span_id is None:
         return None
     try:
-        client.run(_heartbeat)  # the workers' last metrics, before they are read
-        raw = client.run_on_scheduler(_span_on_scheduler, span_id=span_id)
+        raw = ask_scheduler(client, _timing_on_scheduler, span_id=span_id, heartbeat=pickle.dumps(_heartbeat))
     except Exception:  # the cluster went away, or a scheduler without spans: no figures
         return None
     if raw is None:

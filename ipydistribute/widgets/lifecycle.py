@@ -7,10 +7,20 @@ from typing import Any
 
 import ipywidgets
 
+#: Widgets shared by many views for the kernel's life (:mod:`.shared`): never closed here.
+_kept: set[int] = set()
+
+
+def keep_open(widget: Any) -> Any:
+    """Mark ``widget`` as shared: :func:`close_tree` leaves it open. Returns ``widget``."""
+    _kept.add(id(widget))
+    return widget
+
 
 def close_tree(*roots: Any) -> None:
-    """Close each widget and every widget it holds in a trait (children, layout, style...)."""
-    seen: set[int] = set()
+    """Close each widget and every widget it holds in a trait (children, layout, style...),
+    except the shared ones."""
+    seen: set[int] = set(_kept)
     stack = list(roots)
     while stack:
         widget = stack.pop()

@@ -82,12 +82,13 @@ class LiveDisplay:
                     self.view.update(self.run.progress())
             self.forwarder.close()
             if self.view is not None and not self._stopped.is_set():
-                progress = self.run.progress()
-                self.view.update(progress)
+                # Straight to the final picture, which the cell waits for: the live widgets it
+                # replaces are not updated first.
+                bundle = self.view.final_bundle(self.run.progress())
                 if self.handle is not None:
-                    self.handle.update(self.view.final_bundle(progress), raw=True)
+                    self.handle.update(bundle, raw=True)
                 else:  # a quick run: only the final picture
-                    display(self.view.final_bundle(progress), raw=True)
+                    display(bundle, raw=True)
             self._shown.set()
             freeze.unregister(self)
             close = getattr(self.view, "close", None)

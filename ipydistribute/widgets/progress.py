@@ -11,6 +11,7 @@ import ipywidgets as widgets
 
 from ..core.errors import label_text
 from ..core.run import Progress
+from . import shared
 from .lifecycle import close_tree
 from .palette import RUN_COLOURS
 from .summary import pace, pace_text
@@ -35,25 +36,32 @@ class ProgressView:
     """A progress bar and one line of figures; frozen into HTML when the run ends."""
 
     def __init__(self, label: str):
-        self.bar = widgets.FloatProgress(value=0, min=0, max=100, description=label_text(label),
-                                         bar_style="info", layout=widgets.Layout(width="360px"))
-        self.text = widgets.HTML(value="starting…")
-        self.box = widgets.HBox([self.bar, self.text])
+        self.label = label
+        self.box: widgets.HBox | None = None  # made when the view first shows, in the display's thread
+
+    def _build_widgets(self) -> widgets.HBox:
+        if self.box is None:
+            self.bar = widgets.FloatProgress(value=0, min=0, max=100, description=label_text(self.label),
+                                             bar_style="info", layout=widgets.Layout(width="360px"))
+            self.text = shared.html("starting…")
+            self.box = widgets.HBox([self.bar, self.text], layout=shared.layout())
+        return self.box
 
     def live_bundle(self) -> dict[str, Any]:
-        bundle: dict[str, Any] = self.box._repr_mimebundle_() or {}
+        bundle: dict[str, Any] = self._build_widgets()._repr_mimebundle_() or {}
         bundle["text/plain"] = "progress of the run (the final figures replace it when the run ends)"
         return bundle
 
     def update(self, p: Progress) -> None:
-        with self.box.hold_sync():
+        with self._build_widgets().hold_sync():
             self.bar.value = percent(p)
             self.bar.bar_style = {"finished": "success", "error": "danger", "cancelled": "warning"}.get(p.state, "info")
             self.text.value = f"{p.state} · {summary_text(p)}"
 
     def close(self) -> None:
         """After the static picture replaced it: free the widgets."""
-        close_tree(self.box)
+        if self.box is not None:
+            close_tree(self.box)
 
     def final_bundle(self, p: Progress) -> dict[str, Any]:
         html = render("progress.html.j2", p=p, percent=percent(p), summary=summary_text(p),

@@ -1,0 +1,56 @@
+"""Calling a function on the scheduler, in this process when the scheduler runs here.
+
+``Client.run_on_scheduler`` pickles the function and its answer and crosses TCP twice, on the
+kernel's own event loop when the cluster is the embedded one (whose scheduler runs in the
+kernel): 1.3 ms of CPU for the live view's snapshot. The same call on the scheduler's event
+loop, in this process, takes 0.1 ms. Functions take the scheduler as ``dask_scheduler``, as
+with ``run_on_scheduler``, and may be coroutine functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import pickle
+from collections.abc import Callable
+from typing import Any
+
+from distributed import Client, Scheduler
+from distributed.core import Status
+
+#: Seconds a call on an in-process scheduler may take before it fails (the view asks small things).
+IN_PROCESS_TIMEOUT = 10.0
+
+
+def in_process_scheduler(client: Client) -> Scheduler | None:
+    """The client's scheduler when it runs in this process (the embedded cluster), else None
+    (a remote scheduler, or a client that does not own its cluster)."""
+    scheduler = getattr(getattr(client, "cluster", None), "scheduler", None)
+    if not isinstance(scheduler, Scheduler) or scheduler.loop is None or scheduler.status != Status.running:
+        return None  # a closing scheduler's loop may never run the call: run_on_scheduler fails at once
+    if not scheduler.loop.asyncio_loop.is_running():
+        return None
+    if scheduler.address != getattr(client.scheduler, "address", None):
+        return None
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    # Never wait for the loop from the loop itself: that caller takes run_on_scheduler.
+    return None if running is scheduler.loop.asyncio_loop else scheduler
+
+
+def ask_scheduler(client: Client, function: Callable[..., Any], **kwargs: Any) -> Any:
+    """``function(dask_scheduler=..., **kwargs)`` on ``client``'s scheduler; its value."""
+    scheduler = in_process_scheduler(client)
+    if scheduler is None:
+        return client.run_on_scheduler(function, **kwargs)  # type: ignore[no-untyped-call]
+
+    async def on_loop() -> Any:
+        value = function(dask_scheduler=scheduler, **kwargs)
+        if inspect.isawaitable(value):
+            value = await value
+        # A copy, as over TCP: the scheduler's loop goes on changing its own objects.
+        return pickle.loads(pickle.dumps(value))
+
+    return asyncio.run_coroutine_threadsafe(on_loop(), scheduler.loop.asyncio_loop).result(IN_PROCESS_TIMEOUT)
