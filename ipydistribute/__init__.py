@@ -79,7 +79,22 @@ def start(**options: Any) -> Client:
     """Start the embedded local cluster (see :func:`ipydistribute.core.cluster.start_local`)."""
     from .core.cluster import start_local
 
+    _hook_kernel_shutdown()
     return start_local(**options).client
+
+
+def _hook_kernel_shutdown() -> None:
+    """In a kernel without ``%load_ext``: close the cluster when the kernel is asked to shut down."""
+    import sys
+
+    if "IPython" in sys.modules:
+        from IPython import get_ipython
+
+        from .extension.shutdown import install_shutdown_hook
+
+        shell = get_ipython()
+        if shell is not None:
+            install_shutdown_hook(shell)
 
 
 def connect(address: str, **options: Any) -> Client:

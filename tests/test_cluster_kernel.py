@@ -15,6 +15,12 @@ pytestmark = pytest.mark.slow
 PIDS = "import os, ipydistribute\nsorted(ipydistribute.get_client().run(os.getpid).values())"
 
 
+#: jupyter_client ends a kernel that has not exited 2.5 s after its shutdown request with SIGTERM
+#: (return code -15): multiprocessing's resource tracker, which ignores SIGTERM, kept ipykernel
+#: waiting for its children.
+EXITS_BY_ITSELF = "the kernel did not exit by itself when asked to (jupyter_client ended it)"
+
+
 def alive(pids: list[int]) -> list[int]:
     def running(pid: int) -> bool:
         try:
@@ -46,9 +52,11 @@ def test_kernel_restart_and_shutdown_close_the_embedded_cluster() -> None:
         assert "cpu-0" in data["text/html"] and "running" in data["text/html"]
         assert display[0]["content"]["transient"].get("display_id")
 
+        old_kernel = kernel.km.provisioner.process
         kernel.km.restart_kernel(now=False)
         kernel.kc.wait_for_ready(timeout=60)
         wait_gone(pids, "a kernel restart ends the old kernel's worker processes")
+        assert old_kernel.wait(30) == 0, EXITS_BY_ITSELF
 
         kernel.ok("%load_ext ipydistribute")
         started = kernel.ok("%cluster start --workers 1 --gpus none --memory-limit 1GiB")
@@ -68,4 +76,6 @@ def test_kernel_restart_and_shutdown_close_the_embedded_cluster() -> None:
         wait_gone(pids, "%cluster stop ends the worker processes")
         kernel.ok("%cluster start --workers 1 --gpus none --memory-limit 1GiB")
         pids = ast.literal_eval(kernel.ok(PIDS).value())
+        last_kernel = kernel.km.provisioner.process
     wait_gone(pids, "kernel shutdown ends the worker processes")
+    assert last_kernel.wait(30) == 0, EXITS_BY_ITSELF

@@ -2,9 +2,11 @@
 
 Each exercise is a code cell tagged ``exercise`` (the student's stub, naming its solution file:
 ``%load solutions/02_1.py``), a markdown cell tagged ``hints`` (two hints, folded) and one or more
-``check`` cells. A notebook is executed twice: as a student runs it (Run All with the stubs:
+``check`` cells. A notebook is executed twice, side by side: as a student runs it (Run All with the stubs:
 every check says "Not yet", nothing fails, no solution runs) and as an instructor runs it (each
-stub replaced by its solution file, as ``%load`` does: every check passes).
+stub replaced by its solution file, as ``%load`` does: every check passes). Both runs use
+TEST_SIZES where a notebook has a cell tagged ``parameters`` (papermill's convention), so a long
+measurement is checked on fewer items.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ipydistribute.tools.refresh_notebooks import (
     notebook_paths,
     solution_path,
     trim_outputs,
+    with_parameters,
     with_solutions,
 )
 
@@ -30,6 +33,9 @@ COURSE = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(COURSE.glob("[0-9][0-9]-*.ipynb"))
 PASSED = "✅ Correct!"
 MAX_BYTES = 400_000  # a committed notebook, outputs included
+#: Smaller sizes for the test runs (a cell after the one tagged ``parameters``): the course's own
+#: sizes are for a reader's measurements, the tests check that every cell and check works.
+TEST_SIZES = {"01-why-distribute": {"TASKS": "{0.001: 250, 0.010: 25, 0.100: 4}"}}
 
 
 def _tags(cell: Any) -> list[str]:
@@ -152,6 +158,19 @@ def test_trim_outputs_and_failed_checks():
     assert len(json.dumps(nb)) < 2000
 
 
+def test_with_parameters_sets_values_after_the_parameters_cell():
+    nb = _read(COURSE / "01-why-distribute.ipynb")
+    given = with_parameters(nb, TEST_SIZES["01-why-distribute"])
+    where = next(i for i, c in enumerate(nb.cells) if "parameters" in _tags(c))
+    assert given.cells[where + 1].source == f"TASKS = {TEST_SIZES['01-why-distribute']['TASKS']}"
+    assert "injected-parameters" in _tags(given.cells[where + 1])
+    assert len(given.cells) == len(nb.cells) + 1 and with_parameters(nb, {}) is nb
+    with pytest.raises(ValueError, match="assigns no N_WORKERS"):
+        with_parameters(nb, {"N_WORKERS": "1"})
+    with pytest.raises(ValueError, match="0 cells are tagged"):
+        with_parameters(_read(COURSE / "02-map-and-reduce.ipynb"), {"TASKS": "{}"})
+
+
 def test_notebook_paths(tmp_path: Path):
     (tmp_path / "b.ipynb").write_text("{}")
     (tmp_path / "a.ipynb").write_text("{}")
@@ -162,30 +181,24 @@ def test_notebook_paths(tmp_path: Path):
 
 @pytest.mark.slow
 @pytest.mark.notebook
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(400)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_run_all_as_a_student_says_not_yet_and_runs_no_solution(path: Path):
-    from ipydistribute.tools.refresh_notebooks import execute
+def test_run_all_as_a_student_says_not_yet_and_with_the_solutions_every_check_passes(path: Path):
+    """The student's Run All and the instructor's run, side by side in two kernels."""
+    from ipydistribute.tools.refresh_notebooks import execute_together
 
-    nb = _read(path)
-    execute(nb, COURSE, timeout=180)  # raises CellExecutionError on any unexpected error
-    checks = [c for c in nb.cells if "check" in _tags(c)]
+    sizes = TEST_SIZES.get(path.stem, {})
+    student = with_parameters(_read(path), sizes)
+    instructor = with_parameters(with_solutions(_read(path), COURSE), sizes)
+    execute_together([student, instructor], COURSE, timeout=180)  # raises CellExecutionError on any error
+
+    checks = [c for c in student.cells if "check" in _tags(c)]
     for cell in checks:
         assert NOT_YET in _stdout(cell) and PASSED not in _stdout(cell), \
             f"with the exercise left blank this check did not say Not yet: {cell.source[:80]}"
-    assert not any(PASSED in _stdout(c) for c in nb.cells)
+    assert not any(PASSED in _stdout(c) for c in student.cells)
 
-
-@pytest.mark.slow
-@pytest.mark.notebook
-@pytest.mark.timeout(300)
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_with_the_solutions_loaded_every_check_passes(path: Path):
-    from ipydistribute.tools.refresh_notebooks import execute
-
-    nb = with_solutions(_read(path), COURSE)
-    execute(nb, COURSE, timeout=180)
-    checks = [c for c in nb.cells if "check" in _tags(c)]
+    checks = [c for c in instructor.cells if "check" in _tags(c)]
     assert checks
     for cell in checks:
         assert PASSED in _stdout(cell) and NOT_YET not in _stdout(cell), \

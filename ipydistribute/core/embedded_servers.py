@@ -36,3 +36,19 @@ class EmbeddedNanny(Nanny):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         _quieten(self)
+
+
+def end_resource_tracker() -> None:
+    """Stop multiprocessing's resource tracker, if this process started one.
+
+    A nanny starts its worker with the ``spawn`` method, which starts the tracker: a child of
+    the kernel that ignores SIGINT and SIGTERM and ends only when the kernel closes its pipe.
+    ipykernel, asked to shut down, sends SIGTERM to its children and checks again after 0.01,
+    0.03, 0.1, 0.3, 1 and 3 s: the tracker outlived all of them, and jupyter_client ended the
+    kernel with SIGTERM after 2.5 s. Closing the pipe makes the tracker clean up and exit now
+    (a later spawn starts a new one)."""
+    from multiprocessing import resource_tracker
+
+    tracker = resource_tracker._resource_tracker
+    if getattr(tracker, "_fd", None) is not None:
+        tracker._stop()  # type: ignore[attr-defined]  # private, in every Python since 3.8

@@ -56,7 +56,8 @@ class Progress:
     elapsed: float
 
 
-#: How long the driver lets ended tasks gather while many are still in flight.
+#: How long the driver lets ended tasks gather while more than 2 x threads are still in flight
+#: (the one pacing rule of every wait of the driver: the end of the run, room under a bound, a probe).
 GATHER_SECONDS = 0.01
 
 
@@ -271,6 +272,13 @@ class Run:
         with self._cond:
             if not self._ended_futures and timeout > 0:
                 self._cond.wait(timeout)
+            gather = bool(self._ended_futures) and self.ledger.in_flight() > 2 * self.threads
+        if gather:
+            # Far from the end: let tasks that end meanwhile gather. Waking for each one was a
+            # fifth of the scheduler thread's time for 2,000 one-item tasks (the wake-up passes
+            # the GIL to this thread and back).
+            self.stopped.wait(GATHER_SECONDS)
+        with self._cond:
             # Finished tasks first: their values come home (and into a checkpoint) even when a
             # failure among the same ended tasks stops the run.
             ended = sorted(self._ended_futures, key=lambda f: f.status != "finished")
@@ -337,14 +345,8 @@ class Run:
             if self.stopped.is_set():
                 return
             with self._cond:
-                in_flight = self.ledger.in_flight()
-                if in_flight <= 0 and not self._ended_futures:
+                if self.ledger.in_flight() <= 0 and not self._ended_futures:
                     return
-            if in_flight > 2 * self.threads:
-                # Far from the end: let tasks that end meanwhile gather. Waking for each one
-                # was a fifth of the scheduler thread's time for 2,000 one-item tasks (the
-                # wake-up passes the GIL to this thread and back).
-                self.stopped.wait(GATHER_SECONDS)
 
     def _check_workers_remain(self) -> None:
         """Tasks restricted to workers (or resources) that no longer exist would wait forever."""

@@ -8,7 +8,6 @@ what runs on the workers is core/task.py (the batch loop) and core/worker_output
 from __future__ import annotations
 
 import pickle
-import zlib
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -69,17 +68,18 @@ class Payload:
 #: scheduler sends them again with each task); a larger one is scattered once (core/submit.py),
 #: and keeping its pickle beside its values would double its memory.
 CACHED_PAYLOAD_BYTES = 1 << 20
-_UNPACKED: OrderedDict[tuple[str, int, int], Payload] = OrderedDict()  # the payloads of recent runs
+_UNPACKED: OrderedDict[tuple[str, int], Payload] = OrderedDict()  # the payloads of recent runs
 
 
 def _unpacked_payload(token: str, blob: Any) -> Payload:
     """The payload of a packed blob (unpickled once per process and run when small)."""
-    if memoryview(blob).nbytes > CACHED_PAYLOAD_BYTES:
+    size = memoryview(blob).nbytes
+    if size > CACHED_PAYLOAD_BYTES:
         return _payload_of(pickle.loads(blob), None)
-    data = bytes(blob)
-    key = (token, len(data), zlib.crc32(data))  # a test may reuse a token for another payload
+    key = (token, size)  # a run's token is random and its payload is packed once
     payload = _UNPACKED.get(key)
     if payload is None:
+        data = bytes(blob)  # the blob may be a view of a message's frame: keep a copy
         payload = _UNPACKED[key] = _payload_of(pickle.loads(data), data)
         while len(_UNPACKED) > 16:
             _UNPACKED.popitem(last=False)

@@ -20,9 +20,9 @@ def load_ipython_extension(shell: Any) -> None:
     from ..kernel_magics.prompt import track_prompts
 
     track_prompts(shell)  # labels and tracebacks say the prompt's number
-    from ..widgets.freeze import install_shutdown_hook
+    from .shutdown import install_shutdown_hook
 
-    install_shutdown_hook(shell)  # no live widget left in a notebook saved after its kernel
+    install_shutdown_hook(shell)  # frozen outputs, the cluster closed, a quick exit
 
 
 def unload_ipython_extension(shell: Any) -> None:

@@ -64,6 +64,28 @@ def with_solutions(nb: Any, folder: Path) -> Any:
     return solved
 
 
+def with_parameters(nb: Any, values: dict[str, str]) -> Any:
+    """A copy of ``nb`` with ``NAME = value`` for each of ``values`` in a cell (tagged
+    ``injected-parameters``) right after its cell tagged ``parameters``, as papermill does: a test
+    runs a notebook on smaller sizes than its reader does."""
+    from nbformat.v4 import new_code_cell
+
+    if not values:
+        return nb
+    given = copy.deepcopy(nb)
+    where = [i for i, c in enumerate(given.cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(where) != 1:
+        raise ValueError(f"{len(where)} cells are tagged `parameters`: exactly one must be to give values")
+    declared = given.cells[where[0]].source
+    unknown = [name for name in values if not re.search(rf"^{re.escape(name)}\s*=", declared, re.MULTILINE)]
+    if unknown:
+        raise ValueError(f"the parameters cell assigns no {', '.join(unknown)}")
+    cell = new_code_cell("\n".join(f"{name} = {value}" for name, value in values.items()))
+    cell.metadata["tags"] = ["injected-parameters"]
+    given.cells.insert(where[0] + 1, cell)
+    return given
+
+
 def notebook_paths(targets: Iterable[str | Path]) -> list[Path]:
     """The ``.ipynb`` files named, or found directly in the folders named, in order."""
     paths: list[Path] = []
@@ -86,6 +108,26 @@ def execute(nb: Any, folder: Path, timeout: int = CELL_TIMEOUT) -> Any:
                             resources={"metadata": {"path": str(folder)}})
     client.execute()
     return nb
+
+
+def execute_together(notebooks: Sequence[Any], folder: Path, timeout: int = CELL_TIMEOUT) -> None:
+    """Run ``notebooks`` side by side, each in a fresh kernel of its own started in ``folder``;
+    once every one has ended, raise the first error (a kernel that waits on timers or its
+    cluster leaves the cores to the others)."""
+    import asyncio
+
+    from nbclient import NotebookClient
+
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    clients = [NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+                              resources={"metadata": {"path": str(folder)}}) for nb in notebooks]
+
+    async def run_all() -> list[Any]:
+        return await asyncio.gather(*(client.async_execute() for client in clients), return_exceptions=True)
+
+    for outcome in asyncio.run(run_all()):
+        if isinstance(outcome, BaseException):
+            raise outcome
 
 
 def _size(output: Any) -> int:

@@ -9,7 +9,6 @@ replaces its output with its static HTML before the kernel goes.
 
 from __future__ import annotations
 
-import inspect
 import weakref
 from typing import Any, Protocol
 
@@ -38,23 +37,3 @@ def freeze_all() -> None:
         except Exception:  # a shutdown goes on whatever one output does
             pass
         _live.discard(output)
-
-
-def install_shutdown_hook(shell: Any) -> None:
-    """Freeze the live outputs when ``shell``'s kernel is asked to shut down or restart.
-
-    ipykernel has no shutdown event, so its ``do_shutdown`` is wrapped (once); a terminal
-    IPython has no kernel and nothing to freeze.
-    """
-    kernel = getattr(shell, "kernel", None)
-    if kernel is None or getattr(kernel.do_shutdown, "_ipydistribute", False):
-        return
-    original = kernel.do_shutdown
-
-    async def do_shutdown(restart: bool) -> Any:
-        freeze_all()
-        result = original(restart)
-        return await result if inspect.isawaitable(result) else result
-
-    do_shutdown._ipydistribute = True  # type: ignore[attr-defined]
-    kernel.do_shutdown = do_shutdown

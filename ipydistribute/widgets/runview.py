@@ -16,6 +16,7 @@ import collections
 import dataclasses
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from html import escape
 from typing import Any
 
@@ -27,7 +28,6 @@ from ..core.monitor import Bar, RunMonitor, Snapshot
 from ..core.run import Progress, Run
 from ..core.timing import run_timing
 from . import shared
-from .background import InBackground
 from .graph_layout import Graph, layout
 from .lifecycle import close_tree
 from .picture import PANEL_H, PANEL_W
@@ -47,6 +47,10 @@ from .templates import render
 #: picture costs 6-9 ms of the kernel's CPU, which the workers share, and 5-15 KB to send; at
 #: 2 a second they were half the view's CPU while a run went.
 PICTURE_INTERVAL = 1.0
+
+#: Reads Dask's timing of an ended run while the view draws its final picture (a round trip to
+#: the cluster; the kernel's GIL is free while it waits).
+_TIMING_READER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ipydistribute-timing")
 
 
 def _picture_due(progress: Progress, age: float) -> bool:
@@ -147,8 +151,7 @@ class RunView:
         it): Dask's timing of the run (a heartbeat from each worker, then the span: 6-12 ms,
         mostly waiting) is read while this thread polls and draws, and the live widgets, which
         this picture replaces, are not updated."""
-        timing_read = InBackground(run_timing, self.run.client, self.run.span_id,
-                                   name=f"ipydistribute-timing-{self.run.label}")
+        timing_read = _TIMING_READER.submit(run_timing, self.run.client, self.run.span_id)
         snapshot = self.monitor.poll(since=0, limit=STATIC_BARS)  # every bar, up to the cap
         if snapshot.new_bars:
             self.bars = collections.deque(snapshot.new_bars, maxlen=STATIC_BARS)
