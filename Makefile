@@ -53,12 +53,8 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(COURSE_DIR)" --ip=127.0.0.1 --port=$(LAB_PORT) \
 	  $$( [ -z "$$DISPLAY" ] && echo --no-browser ) $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
-# Two test processes (pytest-xdist), each file's tests in one of them (module fixtures stay
-# shared): most tests wait on kernels, clusters and browsers. On an idle 2-core machine the suite
-# took 574-601 s in one process, 500 s in two. TEST_JOBS=0 runs it in this process.
-TEST_JOBS ?= 2
 test: $(STAMP) system-deps
-	$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The whole suite ROUNDS times in a row while a CPU hog loads every core (tests/hog.sh): each
 # round's result and seconds, its log in test-artifacts/under-load/; the hog stops on exit.
