@@ -101,12 +101,7 @@ def notebook_paths(targets: Iterable[str | Path]) -> list[Path]:
 
 def execute(nb: Any, folder: Path, timeout: int = CELL_TIMEOUT) -> Any:
     """Run ``nb`` top to bottom in a fresh ``python3`` kernel started in ``folder``."""
-    from nbclient import NotebookClient
-
-    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # no debugger warning in outputs
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
-                            resources={"metadata": {"path": str(folder)}})
-    client.execute()
+    execute_together([nb], folder, timeout)
     return nb
 
 
@@ -118,7 +113,7 @@ def execute_together(notebooks: Sequence[Any], folder: Path, timeout: int = CELL
 
     from nbclient import NotebookClient
 
-    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # no debugger warning in outputs
     clients = [NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
                               resources={"metadata": {"path": str(folder)}}) for nb in notebooks]
 
