@@ -18,7 +18,7 @@ from kernel_helpers import CLUSTER_SETUP, Kernel
 from ipydistribute.core.errors import SpecError
 
 SETUP = CLUSTER_SETUP + """
-from ipydistribute.core import identity
+from ipydistribute.core import identity, stopping
 from ipydistribute.core.errors import ItemFailure
 def spin(seconds):
     started = time.monotonic()
@@ -32,6 +32,9 @@ def failure_of(values):
 def workers():
     return len(identity.workers(client))
 def wait_for_workers(n):
+    # a worker whose item timed out is killed ~0.2 s after its failure reached the run: the
+    # cell can return before its worker left, so first wait for the restarts the engine expects
+    stopping.wait_for_restarts(client, timeout=120)
     wait_until(lambda: workers() >= n, 120, f"{n} workers", interval=0.1)
     return workers()
 def wait_for_restarts(old, n):
