@@ -75,6 +75,24 @@ def test_a_reduction_of_small_partials_is_submitted_at_once(ip: Any):
     assert run.max_in_flight is None
 
 
+def test_a_run_never_waits_while_nothing_is_in_flight(ip: Any, monkeypatch: Any):
+    # a reduction and a generator start under a bound on tasks in flight: waiting for room
+    # before the first task was submitted cost each such cell 100 ms (8 items: 136 -> 34 ms)
+    idle_waits = []
+    take_ended = Run._take_ended
+
+    def watched(run: Run, timeout: float) -> Any:
+        if timeout > 0 and not run._ended_futures and run.ledger.in_flight() == 0:
+            idle_waits.append((run.label, timeout))
+        return take_ended(run, timeout)
+
+    monkeypatch.setattr(Run, "_take_ended", watched)
+    reduced = ip.run_cell_magic("distribute", "x in range(8) --reduce sum --view none --name idlesum", "x * x")
+    streamed = ip.run_cell_magic("distribute", "x in (i for i in range(8)) --view none --name idlegen", "x")
+    assert (reduced, streamed) == (140, list(range(8)))
+    assert idle_waits == []
+
+
 def test_the_results_of_finished_tasks_leave_the_workers_during_the_run(ip: Any, client: Any):
     run = ip.run_cell_magic("distribute", "x in range(30) --batch 1 --nowait --view none",
                             "import time\ntime.sleep(0.05)\nx")

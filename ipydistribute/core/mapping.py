@@ -135,8 +135,10 @@ class MapSubmission:
 
     def _wait_for_room(self) -> int:
         """Wait until fewer than the bound of tasks are in flight; returns how many may be added."""
+        wait = 0.0  # first only take what ended: at the run's start nothing is in flight to wait for
         while True:
-            self.driver.pump(0.1)
+            self.driver.pump(wait)
+            wait = 0.1
             if self.driver.stopped.is_set():
                 return 0
             if self._check_partials:
