@@ -22,7 +22,7 @@ TaskState = Literal["submitted", "done", "home", "failed", "cancelled"]
 _ITEM_ROLES: tuple[Role, ...] = ("map", "single", "all")
 
 
-@dataclass
+@dataclass(slots=True)  # one per task: no __dict__ for the garbage collector to track
 class Entry:
     """One task of the run."""
 

@@ -23,7 +23,7 @@ import cloudpickle
 from distributed import Client, Future
 from distributed.spans import span
 
-from . import diagnose, plan
+from . import diagnose, ended, plan
 from .checkpoint import CheckpointStore, Resume, open_for_run
 from .collect import Collector
 from .errors import CellError, ItemError, ItemFailure, RunLostError, SpecError, TaskCutShort
@@ -59,6 +59,8 @@ class Progress:
 #: How long the driver lets ended tasks gather while more than 2 x threads are still in flight
 #: (the one pacing rule of every wait of the driver: the end of the run, room under a bound, a probe).
 GATHER_SECONDS = 0.01
+#: How often a waiting driver looks for its tasks that ended without a message (core/ended.py).
+SWEEP_SECONDS = 1.0
 
 
 class Run:
@@ -100,6 +102,7 @@ class Run:
         self._done = threading.Event()
         self._cond = threading.Condition()
         self._ended_futures: collections.deque[Future] = collections.deque()
+        self._next_sweep = time.monotonic() + SWEEP_SECONDS
         self._done_callbacks: list[Callable[[Run], None]] = []
         streams = mode in ("map", "single") and payload.reducer is None and not options.keep
         self.submitter = Submitter(client, payload, options, self.ledger, workers, self._on_task_done, self.stopped,
@@ -263,6 +266,9 @@ class Run:
         No future is a local of this frame when it raises: the error's traceback keeps its frames,
         and a CellError kept as the notebook's last error would keep those tasks on the cluster."""
         self._account_all(self._take_ended(timeout))
+        if time.monotonic() >= self._next_sweep:
+            self._next_sweep = time.monotonic() + SWEEP_SECONDS
+            ended.sweep(self.client)
         if self.error is not None:
             raise self.error
         if not self.stopped.is_set():

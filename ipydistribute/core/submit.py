@@ -4,15 +4,14 @@ its future kept until the run no longer needs it."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
 from distributed import Client, Future
-from distributed.client import done_callback
 
+from . import ended
 from .errors import SpecError, describe_error, safe_repr, type_name
 from .kept import KeptResults
 from .keys import task_key
@@ -133,8 +132,7 @@ class Submitter:
         with self._lock:
             for future in futures:
                 self.futures[future.key] = future
-        if futures:  # one hop to the client's event loop for all of them (see _call_when_done)
-            self.client.loop.add_callback(_call_when_done, futures, self._on_done)
+        ended.when_ended(self.client, futures, self._on_done)
         if self._stopped.is_set():  # cancelled while this submission was on its way
             self.cancel_all()
 
@@ -157,18 +155,7 @@ class Submitter:
         with self._lock:
             self.futures.clear()
         self.map_futures = []
-
-
-async def _call_when_done(futures: list[Future], callback: Callable[[Future], None]) -> None:
-    """On the client's event loop: call ``callback(future)`` there as each future ends.
-
-    ``Future.add_done_callback`` costs a cross-thread wake-up of the loop per future, and runs
-    each callback through a thread pool: for 2,000 one-item tasks that was about a fifth of the
-    kernel's busy time (py-spy, GIL samples). The run's callback only queues the future for the
-    driver thread, which is safe on the loop.
-    """
-    for future in futures:
-        asyncio.ensure_future(done_callback(future, callback))
+        ended.forget(self.client, [entry.key for entry in self.ledger.entries()])  # those that never ended
 
 
 def pack(batch: Batch) -> None:
