@@ -70,3 +70,16 @@ def test_forgotten_futures_are_never_reported(client):
     ended.sweep(client)
     _settled(client, heard, "ended-marker-2")
     assert heard.keys() == ["ended-marker-2"]
+
+
+def test_the_futures_of_a_closed_client_are_reported_by_a_sweep(client):
+    from distributed import Client
+
+    heard = Heard()
+    other = Client(client.scheduler.address, set_as_default=False, timeout=30)
+    sleeper = other.submit(time.sleep, 60, key="ended-closed", pure=False)
+    ended.when_ended(other, [sleeper], heard)
+    other.close()
+    ended.sweep(other)
+    wait_until(lambda: "ended-closed" in heard.keys(), 30, "the closed client's future reported")
+    assert heard.calls == [("ended-closed", "cancelled")]

@@ -88,19 +88,25 @@ def when_ended(client: Client, futures: list[Future], callback: Callback) -> Non
     """Call ``callback(future)`` on the client's event loop once each of ``futures`` has ended
     (finished, erred or cancelled). Any thread; one hop to the loop for all of them."""
     if futures:
-        client.loop.add_callback(_watch_of(client).add, futures, callback)
+        _on_loop(client, _watch_of(client).add, futures, callback)
 
 
 def sweep(client: Client) -> None:
     """Report the watched futures that ended without a message (cancelled here, client closed)."""
-    watch = _watch_of(client)
-    try:
-        client.loop.add_callback(watch.sweep)
-    except RuntimeError:  # the client's loop is closed: nothing else touches the watch now
-        watch.sweep()
+    _on_loop(client, _watch_of(client).sweep)
 
 
 def forget(client: Client, keys: list[Hashable]) -> None:
     """Stop watching ``keys`` (their run is over)."""
     if keys:
-        client.loop.add_callback(_watch_of(client).forget, keys)
+        _on_loop(client, _watch_of(client).forget, keys)
+
+
+def _on_loop(client: Client, fn: Callable[..., None], *args: Any) -> None:
+    """``fn(*args)`` on the client's event loop; here and now once that loop has stopped (a
+    closed client's loop drops callbacks silently, and nothing else touches the watch then)."""
+    loop = getattr(client.loop, "asyncio_loop", None)
+    if loop is not None and (loop.is_closed() or not loop.is_running()):
+        fn(*args)
+    else:
+        client.loop.add_callback(fn, *args)
