@@ -4,12 +4,15 @@ those that ended without a message (cancelled by this client) from a sweep."""
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 from waiting import wait_until
 
 from ipydistribute.core import ended
+
+#: A task that stays pending without holding a worker thread: no worker has this resource (a
+#: sleeping task, once cancelled, would still hold its thread until its sleep ended).
+NEVER_RUNS = {"resources": {"ended-test-absent": 1}}
 
 
 class Heard:
@@ -52,21 +55,21 @@ def test_finished_and_erred_futures_are_reported_once_each(client):
 
 def test_a_future_cancelled_here_is_reported_by_a_sweep(client):
     heard = Heard()
-    sleeper = client.submit(time.sleep, 60, key="ended-sleeper", pure=False)
-    ended.when_ended(client, [sleeper], heard)
-    client.cancel([sleeper], force=True)
-    wait_until(lambda: sleeper.status == "cancelled", 30, "the cancel")
+    pending = client.submit(abs, -1, key="ended-pending", pure=False, **NEVER_RUNS)
+    ended.when_ended(client, [pending], heard)
+    client.cancel([pending], force=True)
+    wait_until(lambda: pending.status == "cancelled", 30, "the cancel")
     ended.sweep(client)
-    wait_until(lambda: "ended-sleeper" in heard.keys(), 30, "the cancelled future reported")
-    assert heard.calls == [("ended-sleeper", "cancelled")]
+    wait_until(lambda: "ended-pending" in heard.keys(), 30, "the cancelled future reported")
+    assert heard.calls == [("ended-pending", "cancelled")]
 
 
 def test_forgotten_futures_are_never_reported(client):
     heard = Heard()
-    sleeper = client.submit(time.sleep, 60, key="ended-forgotten", pure=False)
-    ended.when_ended(client, [sleeper], heard)
-    ended.forget(client, [sleeper.key])
-    client.cancel([sleeper], force=True)
+    pending = client.submit(abs, -1, key="ended-forgotten", pure=False, **NEVER_RUNS)
+    ended.when_ended(client, [pending], heard)
+    ended.forget(client, [pending.key])
+    client.cancel([pending], force=True)
     ended.sweep(client)
     _settled(client, heard, "ended-marker-2")
     assert heard.keys() == ["ended-marker-2"]
@@ -77,9 +80,24 @@ def test_the_futures_of_a_closed_client_are_reported_by_a_sweep(client):
 
     heard = Heard()
     other = Client(client.scheduler.address, set_as_default=False, timeout=30)
-    sleeper = other.submit(time.sleep, 60, key="ended-closed", pure=False)
-    ended.when_ended(other, [sleeper], heard)
+    pending = other.submit(abs, -1, key="ended-closed", pure=False, **NEVER_RUNS)
+    ended.when_ended(other, [pending], heard)
     other.close()
     ended.sweep(other)
     wait_until(lambda: "ended-closed" in heard.keys(), 30, "the closed client's future reported")
     assert heard.calls == [("ended-closed", "cancelled")]
+
+
+def test_a_failing_callback_does_not_cost_the_other_futures_their_report(client):
+    heard = Heard()
+
+    def fails_for_the_first(future: Any) -> None:
+        if future.key == "ended-first":
+            raise RuntimeError("a run's callback failed")
+        heard(future)
+
+    futures = [client.submit(abs, -1, key="ended-first"), client.submit(abs, -2, key="ended-second")]
+    client.gather(futures)
+    ended.when_ended(client, futures, fails_for_the_first)  # both ended: reported in one pass, in order
+    wait_until(lambda: "ended-second" in heard.keys(), 30, "the second future reported")
+    assert heard.calls == [("ended-second", "finished")]

@@ -15,6 +15,7 @@ A future can also end without a message: cancelled by this client, or with the c
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
 from collections.abc import Callable, Hashable, Iterable
@@ -26,6 +27,7 @@ from distributed import Client, Future
 _ENDING_MESSAGES = ("key-in-memory", "task-erred", "cancelled-keys", "restart")
 
 Callback = Callable[[Future], None]
+_logger = logging.getLogger(__name__)
 
 
 class _Watch:
@@ -57,7 +59,10 @@ class _Watch:
             entry = self.watched.get(key)
             if entry is not None and entry[0].status != "pending":  # lost or retried: still running
                 del self.watched[key]
-                entry[1](entry[0])
+                try:
+                    entry[1](entry[0])
+                except Exception:  # inside Dask's handler: one run's failing callback must not
+                    _logger.exception("reporting the end of %s failed", key)  # cost the others theirs
 
     def add(self, futures: list[Future], callback: Callback) -> None:
         for future in futures:
