@@ -36,6 +36,8 @@ UNDECIDED_FAN_IN = 1 << 30
 #: tree is a round trip after the last leaf (1,000,000 shipped ints: 10 leaves, 3 reduce tasks
 #: on 2 levels before, 1 now).
 ONE_TASK_LEAVES = 32
+#: Small partials held by one reduce task at most, as measured by the first partial.
+REDUCE_TASK_BYTES = 16 << 20
 
 
 class Driver(Protocol):
@@ -61,6 +63,8 @@ class MapSubmission:
         self.max_in_flight: int | None = None  # bound on tasks in flight, when there is one
         self._check_partials = False  # a reduction waits for its first partial's size
         self._small_partials: bool | None = None  # what it found
+        self._partial_bytes = 0  # the size of the first partial, once measured
+        self._leaves: int | None = None  # map tasks of a sized input, once known
         self._fan_in = options.fan_in  # of the tree once the partials prove small
         self._sized = True
 
@@ -100,7 +104,7 @@ class MapSubmission:
         self.batch_size = size
         sizes = itertools.chain(planned, itertools.repeat(size))
         if self.tree is not None and batcher.remaining is not None:
-            leaves = self.submitter.map_tasks + (len(planned) or -(-batcher.remaining // size))
+            leaves = self._leaves = self.submitter.map_tasks + (len(planned) or -(-batcher.remaining // size))
             self._fan_in = plan.fan_in_for(leaves, self.options.fan_in)
             if leaves <= ONE_TASK_LEAVES:
                 self._fan_in = max(self._fan_in, leaves)
@@ -158,7 +162,8 @@ class MapSubmission:
             return
         self._check_partials = False
         sizes = self.submitter.client.nbytes(keys=finished[:1], summary=False)
-        self._small_partials = bool(sizes) and max(sizes.values()) < LARGE_PARTIAL_BYTES
+        self._partial_bytes = max(sizes.values()) if sizes else LARGE_PARTIAL_BYTES
+        self._small_partials = self._partial_bytes < LARGE_PARTIAL_BYTES
         if self._small_partials and self._sized:
             self.max_in_flight = None
         self._set_fan_in()
@@ -171,7 +176,15 @@ class MapSubmission:
         else:
             # Large partials are combined in pairs: a reduce task holds its inputs and, for those
             # made on other workers, a copy of each (fan-in 8 over 16 MB arrays: 0.46 GB at peak).
-            self.tree.fan_in = self._fan_in if self._small_partials else LARGE_FAN_IN
+            self.tree.fan_in = self._small_fan_in() if self._small_partials else LARGE_FAN_IN
+
+    def _small_fan_in(self) -> int:
+        """Partials per reduce task once they prove small: the wide fan-in for the number of
+        leaves, as long as one task's partials stay within ``REDUCE_TASK_BYTES``."""
+        if self._leaves is None:
+            return self._fan_in
+        by_bytes = REDUCE_TASK_BYTES // max(self._partial_bytes, 1)
+        return max(self._fan_in, min(plan.wide_fan_in(self._leaves), by_bytes))
 
     def _probe(self, batcher: plan.Batcher) -> float | None:
         """Run and time a few items per thread; returns seconds per item (None if none finished)."""
