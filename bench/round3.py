@@ -150,11 +150,20 @@ def main() -> int:
     if "batch1" in only:
         n = 2_000
         ratios, cpu_ratios = [], []
+        def run_ours() -> tuple[float, float]:
+            quiet(client)
+            return _timed_cpu(lambda: magic(f"x in range({n}) --batch 1 --reduce sum", "x * x"))
+
+        def run_dask() -> tuple[float, float]:
+            quiet(client)
+            return _timed_cpu(lambda: client.submit(sum, client.map(work.square, range(n))).result())
+
         for i in range(pairs + 1):
-            quiet(client)
-            ours, ours_cpu = _timed_cpu(lambda: magic(f"x in range({n}) --batch 1 --reduce sum", "x * x"))
-            quiet(client)
-            dask, dask_cpu = _timed_cpu(lambda: client.submit(sum, client.map(work.square, range(n))).result())
+            # In turn, the order swapped every pair: the machine drifts within a minute.
+            if i % 2:
+                (dask, dask_cpu), (ours, ours_cpu) = run_dask(), run_ours()
+            else:
+                (ours, ours_cpu), (dask, dask_cpu) = run_ours(), run_dask()
             if i:  # the first pair warms both
                 ratios.append(ours / dask)
                 cpu_ratios.append(ours_cpu / dask_cpu)

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from waiting import wait_until
 
-from ipydistribute.core import api
+from ipydistribute.core import api, plan
 from ipydistribute.core.monitor import TASK_LIMIT, ensure_plugin
 from ipydistribute.widgets.factory import make_view
 from ipydistribute.widgets.live import LiveDisplay
@@ -44,7 +44,9 @@ def drive(view, run, states=None):
     return view.final_bundle(run.progress())
 
 
-def test_graph_draws_each_task_and_states_only_move_forward(client):
+def test_graph_draws_each_task_and_states_only_move_forward(client, monkeypatch):
+    # A tree of two levels (40 small partials would otherwise take one reduce task).
+    monkeypatch.setattr(plan, "wide_fan_in", lambda leaves: 8)
     run = api.distribute(slow_square, range(40), batch=1, reduce=sum, wait=False, name="graph")
     view = RunView(run)
     seen: list[list[str]] = []
