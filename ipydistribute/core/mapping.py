@@ -65,7 +65,6 @@ class MapSubmission:
         self._small_partials: bool | None = None  # what it found
         self._partial_bytes = 0  # the size of the first partial, once measured
         self._leaves: int | None = None  # map tasks of a sized input, once known
-        self._fan_in = options.fan_in  # of the tree once the partials prove small
         self._sized = True
 
     def run(self, items: Any, ranges: list[tuple[int, int]] | None = None) -> None:
@@ -104,10 +103,7 @@ class MapSubmission:
         self.batch_size = size
         sizes = itertools.chain(planned, itertools.repeat(size))
         if self.tree is not None and batcher.remaining is not None:
-            leaves = self._leaves = self.submitter.map_tasks + (len(planned) or -(-batcher.remaining // size))
-            self._fan_in = plan.fan_in_for(leaves, self.options.fan_in)
-            if leaves <= ONE_TASK_LEAVES:
-                self._fan_in = max(self._fan_in, leaves)
+            self._leaves = self.submitter.map_tasks + (len(planned) or -(-batcher.remaining // size))
             self._set_fan_in()
         while not self.driver.stopped.is_set():
             room = None if self.max_in_flight is None else self._wait_for_room()
@@ -179,12 +175,16 @@ class MapSubmission:
             self.tree.fan_in = self._small_fan_in() if self._small_partials else LARGE_FAN_IN
 
     def _small_fan_in(self) -> int:
-        """Partials per reduce task once they prove small: the wide fan-in for the number of
-        leaves, as long as one task's partials stay within ``REDUCE_TASK_BYTES``."""
-        if self._leaves is None:
-            return self._fan_in
+        """Partials per reduce task once they prove small: all of a few leaves; else the wide
+        fan-in for the number of leaves, as long as one task's partials stay within
+        ``REDUCE_TASK_BYTES``; the configured fan-in at least (the only rule for a generator)."""
+        minimum, leaves = self.options.fan_in, self._leaves
+        if leaves is None:
+            return minimum
+        if leaves <= ONE_TASK_LEAVES:
+            return max(minimum, leaves)
         by_bytes = REDUCE_TASK_BYTES // max(self._partial_bytes, 1)
-        return max(self._fan_in, min(plan.wide_fan_in(self._leaves), by_bytes))
+        return max(minimum, min(plan.wide_fan_in(leaves), by_bytes))
 
     def _probe(self, batcher: plan.Batcher) -> float | None:
         """Run and time a few items per thread; returns seconds per item (None if none finished)."""
