@@ -133,10 +133,10 @@ class ClusterWidget(widgets.VBox):  # type: ignore[misc]
                 return  # already showing the last picture of this cluster
             # keep the workers of the last look: a closed cluster has none left to report
             snapshot = self.snapshot.closed() if self.snapshot.running else snapshot
-        self.snapshot = snapshot
         with self._table.hold_sync(), self._reason.hold_sync():
             self._table.value = table_html(snapshot)
             self._apply_controls(snapshot)
+        self.snapshot = snapshot  # once shown: who reads it (an action, a test) sees what the table shows
         if not snapshot.running and self.display_handle is not None:
             self.freeze()
 
