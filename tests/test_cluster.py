@@ -169,19 +169,25 @@ def test_embedded_workers_sample_less_often_and_keep_the_rest_of_dasks_config(lo
     assert found == {("100ms", "200ms", "tornado", 0.6)}
 
 
-def test_the_kernel_side_servers_tick_and_sample_less_often_but_watch_memory_as_dask_does(local: Any) -> None:
-    from ipydistribute.core.embedded_servers import KERNEL_SIDE_INTERVALS_MS
+def test_only_the_scheduler_measures_the_kernels_loop_and_the_nannies_watch_memory_as_dask_does(local: Any) -> None:
+    from ipydistribute.core.embedded_servers import DASHBOARD_TIMERS, NANNY_DROPPED, SCHEDULER_INTERVALS_MS
 
-    servers = [local.cluster.scheduler, *local.cluster.workers.values()]
-    assert len(servers) == 3  # the scheduler and both nannies live in this process
-    for server in servers:
-        intervals = {name: pc.callback_time for name, pc in server.periodic_callbacks.items()}
-        assert {name: intervals[name] for name in KERNEL_SIDE_INTERVALS_MS} == KERNEL_SIDE_INTERVALS_MS
+    scheduler, nannies = local.cluster.scheduler, list(local.cluster.workers.values())
+    assert len(nannies) == 2  # the scheduler and both nannies live in this process
+    intervals = {name: pc.callback_time for name, pc in scheduler.periodic_callbacks.items()}
+    assert {name: intervals[name] for name in SCHEDULER_INTERVALS_MS} == SCHEDULER_INTERVALS_MS
     import dask
     from dask.utils import parse_timedelta
 
     dasks = 1000 * parse_timedelta(dask.config.get("distributed.worker.memory.monitor-interval"), default="ms")
-    assert all(n.periodic_callbacks["memory_monitor"].callback_time == dasks for n in servers[1:])
+    for nanny in nannies:
+        assert not set(NANNY_DROPPED) & set(nanny.periodic_callbacks)
+        assert nanny.periodic_callbacks["memory_monitor"].callback_time == dasks
+        assert nanny.periodic_callbacks["memory_monitor"].is_running()
+    dashboards = [app for app in scheduler.http_application.applications if hasattr(app, "_ping_job")]
+    assert [(app._ping_job.callback_time, app._cleanup_job.callback_time) for app in dashboards] == [
+        (DASHBOARD_TIMERS["keep_alive_milliseconds"], DASHBOARD_TIMERS["check_unused_sessions_milliseconds"])]
+    assert local.cluster._sync_interval == cluster_mod.CLUSTER_INFO_SYNC_SECONDS
 
 
 def test_the_client_sends_to_the_scheduler_without_dasks_10_ms_hold(local: Any) -> None:

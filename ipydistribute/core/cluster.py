@@ -98,6 +98,10 @@ class ClusterHandle:
         return self.client.status == "running"
 
 
+#: How often the embedded cluster copies its description to its scheduler (the dashboard's cluster
+#: info; Dask: every second), a message through the kernel's event loop each time.
+CLUSTER_INFO_SYNC_SECONDS = 5
+
 _current: ClusterHandle | None = None
 _lock = threading.RLock()
 
@@ -232,7 +236,8 @@ def start_local(workers: int | None = None, threads: int = 1, memory_limit: str 
     with _lock:
         stop()
         cluster = EmbeddedCluster(workers=specs, scheduler=scheduler, worker=_nanny(threads, memory),
-                                  name="ipydistribute", silence_logs=logging.WARNING)
+                                  name="ipydistribute", silence_logs=logging.WARNING,
+                                  scheduler_sync_interval=CLUSTER_INFO_SYNC_SECONDS)
         try:
             client = Client(cluster, set_as_default=True)
             client.wait_for_workers(total, timeout=120)

@@ -1,41 +1,52 @@
 """The embedded cluster's scheduler and nannies, which run inside the kernel process.
 
-Each Dask server ticks its event-loop monitor every 20 ms and samples its process's CPU, memory,
-network and disk every 500 ms. In the embedded cluster the scheduler and every nanny are servers
-of the kernel's own process: three samplers measured the same process, and the ticks and samples
-cost the kernel's event loop 43 ms of CPU per second while idle (22 ms with the intervals below),
-time taken from the workers on a 2-core machine. The worker processes get the same intervals
-through ``ipydistribute.embedded-worker-config``. A nanny's memory watch (every 100 ms, which
-ends a worker that outgrows its limit) is left as Dask sets it.
+Each Dask server ticks its event-loop monitor every 20 ms, samples its process's CPU, memory,
+network and disk every 500 ms and shifts its counters every 5 s; the scheduler also looks for
+idleness twice every 250 ms and its dashboard pings and sweeps its sessions every 500 ms. In the
+embedded cluster the scheduler and every nanny are servers of the kernel's own process, on the
+kernel's event loop: three servers measured the same loop and the same process. Each wake-up of
+that loop takes the GIL from the notebook's own code: with Dask's settings an idle 2-worker
+cluster slowed a serial loop in the kernel 12.6% (the loop used 40-55 ms of CPU a second, and the
+notebook's thread ran slower between the wake-ups). So here the scheduler alone measures the loop
+and the process, less often, and the callbacks that only matter to Dask's own timeouts and to an
+open dashboard run once a second or less; the nannies keep only their memory watch (every 100 ms,
+which ends a worker that outgrows its limit), as Dask sets it. The worker processes get the same
+tick and sampling intervals through ``ipydistribute.embedded-worker-config``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import dask
 from distributed import Nanny, Scheduler
 
-#: Milliseconds between a kernel-side server's event-loop ticks and its system samples.
-KERNEL_SIDE_INTERVALS_MS = {"tick": 200.0, "monitor": 2000.0}
-
-
-def _quieten(server: Any) -> None:
-    for name, milliseconds in KERNEL_SIDE_INTERVALS_MS.items():
-        callback = server.periodic_callbacks.get(name)
-        if callback is not None:
-            callback.callback_time = milliseconds
+#: Milliseconds between the scheduler's periodic callbacks of these names (Dask: tick 20,
+#: monitor 500, idle-timeout and no-workers-timeout 250, which check timeouts of whole seconds).
+SCHEDULER_INTERVALS_MS = {"tick": 1000.0, "monitor": 2000.0, "idle-timeout": 1000.0, "no-workers-timeout": 1000.0}
+#: The nannies' periodic callbacks that measure the event loop and the process, which the
+#: scheduler already measures: not started.
+NANNY_DROPPED = ("tick", "ticks", "monitor", "shift_counters")
+#: The scheduler's dashboard (Bokeh's defaults are 37 s and 17 s; Dask sets 500 ms each).
+DASHBOARD_TIMERS = {"keep_alive_milliseconds": 5000, "check_unused_sessions_milliseconds": 5000}
 
 
 class EmbeddedScheduler(Scheduler):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        _quieten(self)
+        key = "distributed.scheduler.dashboard.bokeh-application"
+        with dask.config.set({key: {**dask.config.get(key, default={}), **DASHBOARD_TIMERS}}):
+            super().__init__(*args, **kwargs)
+        for name, milliseconds in SCHEDULER_INTERVALS_MS.items():
+            callback = self.periodic_callbacks.get(name)
+            if callback is not None:
+                callback.callback_time = milliseconds
 
 
 class EmbeddedNanny(Nanny):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        _quieten(self)
+        for name in NANNY_DROPPED:
+            self.periodic_callbacks.pop(name, None)
 
 
 def end_resource_tracker() -> None:
