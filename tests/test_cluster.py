@@ -190,10 +190,32 @@ def test_only_the_scheduler_measures_the_kernels_loop_and_the_nannies_watch_memo
     assert local.cluster._sync_interval == cluster_mod.CLUSTER_INFO_SYNC_SECONDS
 
 
-def test_the_client_sends_to_the_scheduler_without_dasks_10_ms_hold(local: Any) -> None:
+def test_the_embedded_clusters_streams_send_at_once_but_the_reports_to_clients(local: Any) -> None:
+    from ipydistribute.core.embedded_servers import STREAM_SEND_INTERVAL
+
+    def worker_stream(dask_worker: Any) -> float:
+        return float(dask_worker.batched_stream.interval)
+
+    scheduler = local.cluster.scheduler
+    assert len(scheduler.stream_comms) == 2  # a stream to each worker
+    assert {stream.interval for stream in scheduler.stream_comms.values()} == {STREAM_SEND_INTERVAL} == {0.0}
+    assert {stream.interval for stream in scheduler.client_comms.values()} == {0.002}  # Dask's, kept
+    assert set(local.client.run(worker_stream).values()) == {STREAM_SEND_INTERVAL}
+    assert local.client.scheduler_comm.interval == STREAM_SEND_INTERVAL
+
+
+def test_a_client_of_another_cluster_holds_its_messages_2_ms_not_dasks_10(local: Any) -> None:
+    from distributed import Client
+
     from ipydistribute.core.cluster import CLIENT_SEND_INTERVAL
 
-    assert local.client.scheduler_comm.interval == CLIENT_SEND_INTERVAL < 0.01
+    other = Client(local.cluster.scheduler_address, set_as_default=False)
+    try:
+        assert other.scheduler_comm.interval == 0.01  # Dask's
+        cluster_mod._send_sooner(cluster_mod.ClusterHandle(other, None, "remote"))
+        assert other.scheduler_comm.interval == CLIENT_SEND_INTERVAL < 0.01
+    finally:
+        other.close()
 
 
 def test_simulated_gpu_workers_are_marked_everywhere(local: Any) -> None:

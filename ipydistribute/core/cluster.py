@@ -25,7 +25,7 @@ from distributed.deploy.cluster import Cluster
 
 from . import config
 from .dask_logs import keep_out_of_cells
-from .embedded_servers import EmbeddedNanny, EmbeddedScheduler
+from .embedded_servers import STREAM_SEND_INTERVAL, EmbeddedNanny, EmbeddedScheduler
 from .errors import SpecError, shorten
 from .gpus import SIMULATED_ENV, GPUInfo, GPUState, detect_gpus
 from .security import describe, needs_tls, tls_security
@@ -440,25 +440,27 @@ def _set_current(handle: None) -> None: ...
 def _set_current(handle: ClusterHandle | None) -> ClusterHandle | None:
     global _current
     if handle is not None:  # use(None) clears the current cluster
-        _send_sooner(handle.client)
+        _send_sooner(handle)
     _current = handle
     return handle
 
 
-#: Seconds the client holds a message to the scheduler after its previous one (Dask: 10 ms).
+#: Seconds the client holds a message to the scheduler after its previous one (Dask: 10 ms);
+#: to the embedded cluster's scheduler it sends at once, as that cluster's servers do.
 CLIENT_SEND_INTERVAL = 0.002
 
 
-def _send_sooner(client: Client) -> None:
-    """Let the client batch its messages to the scheduler over 2 ms, as Dask's workers do.
+def _send_sooner(handle: ClusterHandle) -> None:
+    """Let the client batch its messages to the scheduler over 2 ms, as Dask's workers do, or
+    not at all to the embedded scheduler (``core/embedded_servers.py``).
 
     A run talks in bursts (the probe, then the batches and the reduction); Dask's client holds a
     message for up to 10 ms after its previous one, a wait that each of a short run's round
     trips paid (10,000 tiny items: about a quarter of the run). Dask has no setting for it.
     """
-    stream = getattr(client, "scheduler_comm", None)
+    stream = getattr(handle.client, "scheduler_comm", None)
     if stream is not None and isinstance(getattr(stream, "interval", None), float):
-        stream.interval = CLIENT_SEND_INTERVAL
+        stream.interval = STREAM_SEND_INTERVAL if handle.kind == "local" else CLIENT_SEND_INTERVAL
 
 
 def _require() -> ClusterHandle:

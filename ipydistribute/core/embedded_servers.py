@@ -10,8 +10,17 @@ cluster slowed a serial loop in the kernel 12.6% (the loop used 40-55 ms of CPU 
 notebook's thread ran slower between the wake-ups). So here the scheduler alone measures the loop
 and the process, less often, and the callbacks that only matter to Dask's own timeouts and to an
 open dashboard run once a second or less; the nannies keep only their memory watch (every 100 ms,
-which ends a worker that outgrows its limit), as Dask sets it. The worker processes get the same
-tick and sampling intervals through ``ipydistribute.embedded-worker-config``.
+which ends a worker that outgrows its limit), as Dask sets it. The worker processes tick every
+200 ms and sample every 2 s (``ipydistribute.embedded-worker-config``).
+
+Dask's batched streams hold a message for a while after the previous one (the scheduler 5 ms to
+a worker and 2 ms to a client, a worker 2 ms to the scheduler, a client 10 ms) to send fewer,
+larger messages over a network. Between processes of one machine that hold is the larger cost:
+with Dask's default of queuing the scheduler sends a worker its next task only when one ends,
+so each short task waited out the holds. Here the streams between the scheduler and its workers,
+and the client's to the scheduler, send at once (what piles up while a write is under way still
+goes out together). The scheduler's 2 ms to the client stays: it gathers the reports of many
+short tasks into fewer messages, which a run of 2,000 one-item tasks measured 8% faster with.
 """
 
 from __future__ import annotations
@@ -27,8 +36,19 @@ SCHEDULER_INTERVALS_MS = {"tick": 1000.0, "monitor": 2000.0, "idle-timeout": 100
 #: The nannies' periodic callbacks that measure the event loop and the process, which the
 #: scheduler already measures: not started.
 NANNY_DROPPED = ("tick", "ticks", "monitor", "shift_counters")
+#: Seconds a batched stream of the embedded cluster holds a message after its previous one.
+STREAM_SEND_INTERVAL = 0.0
 #: The scheduler's dashboard (Bokeh's defaults are 37 s and 17 s; Dask sets 500 ms each).
 DASHBOARD_TIMERS = {"keep_alive_milliseconds": 5000, "check_unused_sessions_milliseconds": 5000}
+
+
+class _SendingAtOnce(dict):  # type: ignore[type-arg]
+    """The scheduler's streams to its workers: each sends at once. Dask creates a stream per
+    worker with its interval fixed in code, and stores it here."""
+
+    def __setitem__(self, address: str, stream: Any) -> None:
+        stream.interval = STREAM_SEND_INTERVAL
+        super().__setitem__(address, stream)
 
 
 class EmbeddedScheduler(Scheduler):  # type: ignore[misc]
@@ -36,6 +56,7 @@ class EmbeddedScheduler(Scheduler):  # type: ignore[misc]
         key = "distributed.scheduler.dashboard.bokeh-application"
         with dask.config.set({key: {**dask.config.get(key, default={}), **DASHBOARD_TIMERS}}):
             super().__init__(*args, **kwargs)
+        self.stream_comms = _SendingAtOnce(self.stream_comms)  # type: ignore[has-type]
         for name, milliseconds in SCHEDULER_INTERVALS_MS.items():
             callback = self.periodic_callbacks.get(name)
             if callback is not None:

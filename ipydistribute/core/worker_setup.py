@@ -3,7 +3,8 @@
 Jupyter interrupts a kernel by signalling its whole process group, and the worker processes of
 a cluster started from the kernel are in that group: without this, Ctrl-C in the notebook would
 kill them (dask/distributed#1925). Restarted workers run the preload again, so they keep it.
-It also gives Dask its own ``random`` generator (see ``core/seeding.py``).
+It also gives Dask its own ``random`` generator (see ``core/seeding.py``), and makes the worker's
+stream to the scheduler send at once, as the embedded scheduler's do (``core/embedded_servers.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ def ignore_interrupts() -> str:
 def dask_setup(worker: Any) -> None:
     """Called by Dask when the worker starts."""
     worker._ipydistribute_interrupts = ignore_interrupts()
+    from .embedded_servers import STREAM_SEND_INTERVAL
+
+    worker.batched_stream.interval = STREAM_SEND_INTERVAL  # see core/embedded_servers.py
     from .seeding import isolate_dask_random
 
     isolate_dask_random()  # the heartbeat's dask.sizeof must not draw from the user's random
