@@ -378,8 +378,29 @@ def test_the_worker_list_is_asked_fresh_not_read_from_a_cache_the_client_overwri
 
     # The client refreshes its cached identity without workers (every 2 s; 5 ms here): Dask's
     # scheduler_info(n_workers=-1) could return that refresh instead of the workers it fetched.
+    # Connected by address, the client asks by message (a cluster object of this process would
+    # be asked directly).
     with dask.config.set({"distributed.client.scheduler-info-interval": "5ms"}), \
             LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+            Client(cluster.scheduler_address) as client:
+        assert identity.in_process_scheduler(client) is None
         seen = [len(identity.workers(client)) for _ in range(3000)]
     assert set(seen) == {2}
+
+
+def test_the_kernels_own_scheduler_is_asked_directly_and_a_remote_one_by_message(local: Any) -> None:
+    from distributed import Client
+
+    client = local.client
+    assert identity.in_process_scheduler(client) is local.cluster.scheduler
+    future = client.submit(bytes, 50_000, pure=False)
+    future.result()
+    assert identity.task_sizes(client, [future.key]) == client.nbytes(keys=[future.key], summary=False)
+    assert identity.task_sizes(client, [future.key])[future.key] >= 50_000
+    # A client that reached the same scheduler by its address is served by messages, as any
+    # remote scheduler: its loop is not the one the scheduler runs on.
+    with Client(local.cluster.scheduler.address, set_as_default=False) as by_address:
+        assert identity.in_process_scheduler(by_address) is None
+        assert identity.task_sizes(by_address, [future.key]) == identity.task_sizes(client, [future.key])
+        assert set(identity.workers(by_address)) == set(identity.workers(client)) == set(
+            client.sync(client.scheduler.identity, n_workers=-1)["workers"])

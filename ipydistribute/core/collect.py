@@ -13,7 +13,7 @@ from dask.sizeof import sizeof
 from dask.utils import format_bytes
 from distributed import Future
 
-from . import config
+from . import config, identity
 from .checkpoint import CheckpointStore, Resume
 from .errors import ItemFailure, SpecError, safe_repr
 from .kept import KeptResults, KeptValue
@@ -140,7 +140,7 @@ class Collector:
             return _reduce_empty(reducer)
         if self.options.keep:
             return KeptValue(root, self.label)
-        sizes = self.submitter.client.nbytes(keys=[root.key], summary=False)
+        sizes = identity.task_sizes(self.submitter.client, [root.key])
         total = sum(sizes.values())
         if total > self._limit:
             raise self._too_large(total)

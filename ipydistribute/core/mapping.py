@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from distributed import Future
 
-from . import plan
+from . import identity, plan
 from .errors import SpecError, shorten
 from .kept import KeptResults
 from .reduction import TreeReduction
@@ -157,7 +157,7 @@ class MapSubmission:
         if not finished:
             return
         self._check_partials = False
-        sizes = self.submitter.client.nbytes(keys=finished[:1], summary=False)
+        sizes = identity.task_sizes(self.submitter.client, finished[:1])
         self._partial_bytes = max(sizes.values()) if sizes else LARGE_PARTIAL_BYTES
         self._small_partials = self._partial_bytes < LARGE_PARTIAL_BYTES
         if self._small_partials and self._sized:
