@@ -48,7 +48,7 @@ def test_large_batches_travel_out_of_band_and_small_ones_inside_the_pickle():
     assert pickle.loads(big, buffers=buffers).items == list(range(100_000))
 
 
-def test_a_payload_travels_as_one_buffer_that_names_no_module_and_is_unpacked_once():
+def test_a_payload_travels_compressed_in_the_task_names_no_module_and_is_unpacked_once():
     import warnings
 
     payload = _payload("x * 2")
@@ -57,12 +57,14 @@ def test_a_payload_travels_as_one_buffer_that_names_no_module_and_is_unpacked_on
         from ipydistribute.core import item_output
 
         payload.warning_filters = item_output.notebook_filters()
+    assert b"__main__" in payload.pack()
     buffers: list[pickle.PickleBuffer] = []
     task = pickle.dumps(("task", payload), protocol=5, buffer_callback=buffers.append)
-    # Dask re-pickles with cloudpickle any task whose pickle holds the bytes __main__
-    assert b"__main__" not in task and len(buffers) == 1
-    first = pickle.loads(task, buffers=buffers)[1]
-    again = pickle.loads(task, buffers=buffers)[1]
+    # Dask re-pickles with cloudpickle any task whose pickle holds the bytes __main__, and
+    # measures every buffer beside a pickle for compression
+    assert b"__main__" not in task and not buffers and len(task) < len(payload.pack())
+    first = pickle.loads(task)[1]
+    again = pickle.loads(task)[1]
     assert first is again and first is not payload
     assert first == payload and first.warning_filters == payload.warning_filters
     other = _payload("x * 3")
@@ -70,7 +72,10 @@ def test_a_payload_travels_as_one_buffer_that_names_no_module_and_is_unpacked_on
     assert pickle.loads(pickle.dumps(other, protocol=5)).cell.source == "x * 3"
     large = _payload("len(big)")
     large.captured = {"big": bytes(CACHED_PAYLOAD_BYTES + 1)}  # scattered once: not kept twice
-    copies = [pickle.loads(pickle.dumps(large, protocol=5)) for _ in range(2)]
+    buffers = []
+    copies = [pickle.loads(pickle.dumps(large, protocol=5, buffer_callback=buffers.append), buffers=buffers)
+              for _ in range(2)]
+    assert len(buffers) == 2 and buffers[0].raw().nbytes > CACHED_PAYLOAD_BYTES  # one buffer, not compressed
     assert copies[0] is not copies[1] and "_blob" not in vars(copies[0])
     assert copies[0].captured == large.captured
 
