@@ -388,6 +388,25 @@ def test_the_worker_list_is_asked_fresh_not_read_from_a_cache_the_client_overwri
     assert set(seen) == {2}
 
 
+def test_the_embedded_clusters_results_come_from_the_workers_not_through_the_scheduler(ip: Any, on_local: Any) -> None:
+    scheduler = on_local.cluster.scheduler
+    passed_on: list[Any] = []
+    through_scheduler = scheduler.handlers["gather"]
+
+    async def gather(*args: Any, **kwargs: Any) -> Any:
+        passed_on.append(kwargs.get("keys"))
+        return await through_scheduler(*args, **kwargs)
+
+    scheduler.handlers["gather"] = gather
+    try:
+        values = ip.run_cell_magic("distribute", "x in range(4) --view none", "bytes(100_000) * (x + 1)")
+        gathered = on_local.client.gather(on_local.client.submit(len, b"abc"))
+    finally:
+        scheduler.handlers["gather"] = through_scheduler
+    assert [len(v) for v in values] == [100_000, 200_000, 300_000, 400_000] and gathered == 3
+    assert passed_on == []
+
+
 def test_the_kernels_own_scheduler_is_asked_directly_and_a_remote_one_by_message(local: Any) -> None:
     from distributed import Client
 
