@@ -20,6 +20,7 @@ from ipydistribute.core import cluster as cluster_mod
 from ipydistribute.core import identity
 from ipydistribute.core.cluster_snapshot import take
 from ipydistribute.core.errors import CellError, SpecError
+from ipydistribute.core.on_scheduler import in_process_scheduler
 from ipydistribute.core.security import tls_security
 from ipydistribute.kernel_magics.cluster_magic import literal_options
 
@@ -383,7 +384,7 @@ def test_the_worker_list_is_asked_fresh_not_read_from_a_cache_the_client_overwri
     with dask.config.set({"distributed.client.scheduler-info-interval": "5ms"}), \
             LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
             Client(cluster.scheduler_address) as client:
-        assert identity.in_process_scheduler(client) is None
+        assert in_process_scheduler(client) is None
         seen = [len(identity.workers(client)) for _ in range(3000)]
     assert set(seen) == {2}
 
@@ -411,7 +412,7 @@ def test_the_kernels_own_scheduler_is_asked_directly_and_a_remote_one_by_message
     from distributed import Client
 
     client = local.client
-    assert identity.in_process_scheduler(client) is local.cluster.scheduler
+    assert in_process_scheduler(client) is local.cluster.scheduler
     future = client.submit(bytes, 50_000, pure=False)
     future.result()
     assert identity.task_sizes(client, [future.key]) == client.nbytes(keys=[future.key], summary=False)
@@ -419,7 +420,7 @@ def test_the_kernels_own_scheduler_is_asked_directly_and_a_remote_one_by_message
     # A client that reached the same scheduler by its address is served by messages, as any
     # remote scheduler: its loop is not the one the scheduler runs on.
     with Client(local.cluster.scheduler.address, set_as_default=False) as by_address:
-        assert identity.in_process_scheduler(by_address) is None
+        assert in_process_scheduler(by_address) is None
         assert identity.task_sizes(by_address, [future.key]) == identity.task_sizes(client, [future.key])
         assert set(identity.workers(by_address)) == set(identity.workers(client)) == set(
             client.sync(client.scheduler.identity, n_workers=-1)["workers"])

@@ -1,10 +1,12 @@
-"""Calling a function on the scheduler, in this process when the scheduler runs here.
+"""Calling a function or a handler on the scheduler, in this process when the scheduler runs here.
 
 ``Client.run_on_scheduler`` pickles the function and its answer and crosses TCP twice, on the
 kernel's own event loop when the cluster is the embedded one (whose scheduler runs in the
 kernel): 1.3 ms of CPU for the live view's snapshot. The same call on the scheduler's event
 loop, in this process, takes 0.1 ms. Functions take the scheduler as ``dask_scheduler``, as
-with ``run_on_scheduler``, and may be coroutine functions.
+with ``run_on_scheduler``, and may be coroutine functions. A handler (what a client's message
+reaches: the scheduler's identity, the sizes of tasks) is asked the same way: 0.3 ms against
+0.8 ms by message for the identity with two workers.
 """
 
 from __future__ import annotations
@@ -45,9 +47,21 @@ def ask_scheduler(client: Client, function: Callable[..., Any], **kwargs: Any) -
     scheduler = in_process_scheduler(client)
     if scheduler is None:
         return client.run_on_scheduler(function, **kwargs)  # type: ignore[no-untyped-call]
+    return _on_loop(scheduler, function, dask_scheduler=scheduler, **kwargs)
 
+
+def ask_handler(client: Client, name: str, **kwargs: Any) -> Any:
+    """The answer of the scheduler's handler ``name`` (the one a client's message ``{"op":
+    name}`` reaches): called on the loop of a scheduler in this process, else asked by message."""
+    scheduler = in_process_scheduler(client)
+    if scheduler is None:
+        return client.sync(getattr(client.scheduler, name), **kwargs)
+    return _on_loop(scheduler, scheduler.handlers[name], **kwargs)
+
+
+def _on_loop(scheduler: Scheduler, function: Callable[..., Any], **kwargs: Any) -> Any:
     async def on_loop() -> Any:
-        value = function(dask_scheduler=scheduler, **kwargs)
+        value = function(**kwargs)
         if inspect.isawaitable(value):
             value = await value
         # A copy, as over TCP: the scheduler's loop goes on changing its own objects.
