@@ -40,3 +40,37 @@ def test_partials_that_crowd_a_task_narrow_the_tree(client, monkeypatch):
                                    name="crowded")
     assert run.result() == bytes(50_000)
     assert _reduce_tasks(run) > 1
+
+
+def test_leaves_handed_to_their_reduce_task_are_followed_on_the_scheduler_not_through_reports(client):
+    import time
+
+    from ipydistribute.core.keys import parse_key
+
+    # The embedded scheduler runs in this process: once a reduce task consumes the leaves, the
+    # run lets go of their futures (no report per leaf reaches the client) and asks the scheduler
+    # which are done, so the progress still moves before the one reduce task ends.
+    handlers = client._stream_handlers
+    reported: list[object] = []
+    heard = handlers["key-in-memory"]
+
+    def counting(**msg):
+        reported.append(msg.get("key"))
+        return heard(**msg)
+
+    handlers["key-in-memory"] = counting
+    try:
+        run = ipydistribute.distribute(lambda s: time.sleep(s) or 1, [0.05] * 40, batch=1, reduce=sum,
+                                       wait=False, name="handedover")
+        seen = []
+        while not run.done():
+            seen.append(run.progress().items_done)
+            time.sleep(0.02)
+        assert run.result() == 40
+    finally:
+        handlers["key-in-memory"] = heard
+    assert len({done for done in seen if 0 < done < 40}) >= 3, seen  # moved on several times
+    leaves_reported = [key for key in reported
+                       if (parsed := parse_key(key)) and parsed[0] == run.token and parsed[2] == "map"]
+    assert len(leaves_reported) < 20, leaves_reported  # the few before the partials' size was known
+    assert run.progress().items_done == 40

@@ -11,6 +11,12 @@ the message's keys among the futures being watched: no object per future but its
 
 A future can also end without a message: cancelled by this client, or with the client closed.
 :func:`sweep` reports those; the run calls it while it waits (``Run.pump``).
+
+A reduction's leaves need no future once a reduce task consumes them: the reduce task keeps them
+on the scheduler, and an error in one reaches the run through it. When the scheduler runs in
+this process, the run lets go of those futures and asks the scheduler a few times a second which
+leaves are done (:func:`in_memory`), for its progress: holding 2,000 one-item leaves and hearing
+of each cost a `--batch 1` cell about 10% of its time.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 from distributed import Client, Future
+
+from .on_scheduler import ask_scheduler, in_process_scheduler
 
 #: The report-stream messages after which a watched future may have ended.
 _ENDING_MESSAGES = ("key-in-memory", "task-erred", "cancelled-keys", "restart")
@@ -115,3 +123,17 @@ def _on_loop(client: Client, fn: Callable[..., None], *args: Any) -> None:
         fn(*args)
     else:
         client.loop.add_callback(fn, *args)
+
+
+def in_memory(client: Client, keys: list[Hashable]) -> list[Hashable]:
+    """Those of ``keys`` whose value is in memory, as the client's scheduler in this process says;
+    none while it is not running here (closing: the reduce tasks' ends account for the leaves)."""
+    if in_process_scheduler(client) is None:
+        return []
+    found: list[Hashable] = ask_scheduler(client, _in_memory_on_scheduler, keys=keys)
+    return found
+
+
+def _in_memory_on_scheduler(keys: list[Hashable], dask_scheduler: Any = None) -> list[Hashable]:
+    tasks = dask_scheduler.tasks
+    return [key for key in keys if (task := tasks.get(key)) is not None and task.state == "memory"]

@@ -52,6 +52,9 @@ class Driver(Protocol):
     def probe_timing(self, start: int) -> tuple[float, int] | None:
         """The timing a probe batch sent ahead of its result, if it arrived."""
 
+    def follow_leaves_on_scheduler(self) -> None:
+        """The reduction's leaves may be followed without holding their futures."""
+
 
 class MapSubmission:
     def __init__(self, driver: Driver, submitter: Submitter, options: RunOptions, tree: TreeReduction | None):
@@ -162,6 +165,7 @@ class MapSubmission:
         self._small_partials = self._partial_bytes < LARGE_PARTIAL_BYTES
         if self._small_partials and self._sized:
             self.max_in_flight = None
+            self.driver.follow_leaves_on_scheduler()
         self._set_fan_in()
 
     def _set_fan_in(self) -> None:

@@ -8,7 +8,7 @@ holds about ``fan_in`` + 2 x threads partials at once, whatever the number of it
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 from distributed import Future
 
@@ -22,6 +22,9 @@ class TreeReduction:
         self.tree = plan.TreeReducer(fan_in)
         self.inputs: dict[Hashable, list[Hashable]] = {}  # reduce task -> the tasks it consumes
         self.root: Future | None = None
+        # Called with the keys of leaves once a submitted reduce task consumes them (when the run
+        # follows leaves on the scheduler rather than through their futures).
+        self.hand_over: Callable[[list[Hashable]], None] | None = None
 
     @property
     def fan_in(self) -> int:
@@ -59,8 +62,10 @@ class TreeReduction:
         while groups:
             to_reduce = [(level, group) for level, group in groups if len(group) > 1]
             reduced = self.submitter.reduce(to_reduce)
-            for (_, group), future in zip(to_reduce, reduced):
-                self.inputs[future.key] = [f.key for f in group]
+            for (level, group), future in zip(to_reduce, reduced):
+                keys = self.inputs[future.key] = [f.key for f in group]
+                if level == 1 and self.hand_over is not None:
+                    self.hand_over(keys)
             nodes = iter(reduced)
             placed = [(level, group[0] if len(group) == 1 else next(nodes)) for level, group in groups]
             groups = [up for level, node in placed for up in self.tree.add(node, level)]

@@ -15,7 +15,7 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,7 @@ from .kept import KeptResults
 from .kinds import Mode, RunState
 from .ledger import Ledger
 from .mapping import MapSubmission
+from .on_scheduler import in_process_scheduler
 from .options import RunOptions
 from .reduction import TreeReduction
 from .replay import attach_replay
@@ -61,6 +62,8 @@ class Progress:
 GATHER_SECONDS = 0.01
 #: How often a waiting driver looks for its tasks that ended without a message (core/ended.py).
 SWEEP_SECONDS = 1.0
+#: How often it asks the scheduler in this process which handed-over leaves are done (progress).
+ASK_LEAVES_SECONDS = 0.1
 
 
 class Run:
@@ -103,6 +106,8 @@ class Run:
         self._cond = threading.Condition()
         self._ended_futures: collections.deque[Future] = collections.deque()
         self._next_sweep = time.monotonic() + SWEEP_SECONDS
+        self._asked_leaves: set[Hashable] = set()  # leaves followed on the scheduler, not yet done
+        self._next_ask = 0.0
         self._done_callbacks: list[Callable[[Run], None]] = []
         streams = mode in ("map", "single") and payload.reducer is None and not options.keep
         self.submitter = Submitter(client, payload, options, self.ledger, workers, self._on_task_done, self.stopped,
@@ -252,6 +257,33 @@ class Run:
     def probe_timing(self, start: int) -> tuple[float, int] | None:
         return self._inbox.timings.get(start)
 
+    def follow_leaves_on_scheduler(self) -> None:
+        """A reduction of small partials over a sized input: with the scheduler in this process,
+        leaves are handed over to their reduce tasks (see core/ended.py)."""
+        if self.tree is not None and in_process_scheduler(self.client) is not None:
+            self.tree.hand_over = self._hand_over_leaves
+
+    def _hand_over_leaves(self, keys: list[Hashable]) -> None:
+        with self._cond:
+            self._asked_leaves.update(keys)
+        ended.forget(self.client, keys)
+        self.submitter.release(keys)
+
+    def _ask_leaves(self) -> None:
+        if not self._asked_leaves or time.monotonic() < self._next_ask:
+            return
+        self._next_ask = time.monotonic() + ASK_LEAVES_SECONDS
+        with self._cond:
+            keys = list(self._asked_leaves)
+        self._leaves_done(ended.in_memory(self.client, keys))
+
+    def _leaves_done(self, keys: list[Hashable]) -> None:
+        with self._cond:
+            for key in keys:
+                if key in self._asked_leaves:
+                    self._asked_leaves.discard(key)
+                    self.ledger.ended(key, "finished")
+
     def _on_task_done(self, future: Future) -> None:
         with self._cond:
             if self.ended is not None:  # a cancelled task reporting late: nothing to account for
@@ -266,6 +298,7 @@ class Run:
         No future is a local of this frame when it raises: the error's traceback keeps its frames,
         and a CellError kept as the notebook's last error would keep those tasks on the cluster."""
         self._account_all(self._take_ended(timeout))
+        self._ask_leaves()
         if time.monotonic() >= self._next_sweep:
             self._next_sweep = time.monotonic() + SWEEP_SECONDS
             ended.sweep(self.client)
@@ -278,7 +311,9 @@ class Run:
         with self._cond:
             if not self._ended_futures and timeout > 0:
                 self._cond.wait(timeout)
-            gather = bool(self._ended_futures) and self.ledger.in_flight() > 2 * self.threads
+            # (leaves handed over to their reduce tasks send no end to gather)
+            reporting = self.ledger.in_flight() - len(self._asked_leaves)
+            gather = bool(self._ended_futures) and reporting > 2 * self.threads
         if gather:
             # Far from the end: let tasks that end meanwhile gather. Waking for each one was a
             # fifth of the scheduler thread's time for 2,000 one-item tasks (the wake-up passes
@@ -304,7 +339,9 @@ class Run:
             if entry.role in ("map", "single"):
                 self.collector.finished(future)
             elif entry.role == "reduce" and self.tree is not None:
-                self.submitter.release(self.tree.consumed_by(future.key))
+                consumed = self.tree.consumed_by(future.key)
+                self._leaves_done(consumed)
+                self.submitter.release(consumed)
         elif status == "error":
             self._on_task_error(future)
         elif status == "cancelled":
