@@ -3,7 +3,9 @@ are submitted, in item order, each round of reduce tasks in one call.
 
 The run keeps a leaf's future only until the reduce task that consumes it has ended, so Dask
 frees each partial once it is folded in; with the run's bound on map tasks in flight, a reduction
-holds about ``fan_in`` + 2 x threads partials at once, whatever the number of items.
+holds about ``fan_in`` + 2 x threads partials at once, whatever the number of items. A run that
+follows its leaves on the scheduler (``Run.follow_leaves_on_scheduler``) lets go of them already
+when their reduce task is submitted (``hand_over``).
 """
 
 from __future__ import annotations
