@@ -365,7 +365,7 @@ def new(import_path: str, **kwargs: Any) -> ClusterHandle:
         raise SpecError(f"{import_path}(...) failed to start: {type(exc).__name__}: "
                         f"{shorten(str(exc), 160)}{cause}") from None
     try:
-        client = Client(cluster, set_as_default=True, direct_to_workers=True)
+        client = Client(cluster, set_as_default=True)  # Dask's way to results: its workers may be out of reach
     except BaseException:
         cluster.close()
         raise
