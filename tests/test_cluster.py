@@ -424,3 +424,39 @@ def test_the_kernels_own_scheduler_is_asked_directly_and_a_remote_one_by_message
         assert identity.task_sizes(by_address, [future.key]) == identity.task_sizes(client, [future.key])
         assert set(identity.workers(by_address)) == set(identity.workers(client)) == set(
             client.sync(client.scheduler.identity, n_workers=-1)["workers"])
+
+
+def test_large_batches_reach_the_kernels_scheduler_as_handles_and_outlive_a_worker(ip: Any, on_local: Any) -> None:
+    import signal
+
+    from ipydistribute.core import wire
+    from ipydistribute.core.run import Run
+
+    scheduler, client = on_local.cluster.scheduler, on_local.client
+    graph_bytes: list[int] = []
+    receive = scheduler.stream_handlers["update-graph"]
+
+    async def update_graph(*args: Any, **kwargs: Any) -> Any:
+        graph_bytes.append(sum(memoryview(frame).nbytes for frame in kwargs["expr_ser"].frames))
+        return await receive(*args, **kwargs)
+
+    ip.user_ns["numbers"] = numbers = list(range(10**6, 10**6 + 80_000))  # 4 batches of 100 kB pickled
+    pids = client.run(os.getpid)
+    scheduler.stream_handlers["update-graph"] = update_graph
+    try:
+        run = ip.run_cell_magic("distribute", "x in numbers --batch 20_000 --reduce sum --nowait --view none",
+                                "sum(range(3_000)) * 0 + x * x")  # 0.5 s or more a batch
+        assert isinstance(run, Run)
+
+        def running() -> list[str]:
+            return [ts.processing_on.address for ts in list(scheduler.tasks.values())
+                    if "-map-" in str(ts.key) and ts.state == "processing" and ts.processing_on is not None]
+
+        wait_until(lambda: bool(running()), 60, "a map task of the run running")
+        os.kill(pids[running()[0]], signal.SIGKILL)  # the scheduler sends that batch again, from its copy
+        assert run.result(timeout=120) == sum(x * x for x in numbers)
+    finally:
+        scheduler.stream_handlers["update-graph"] = receive
+    assert max(graph_bytes) < 64 * 1024  # the 400 kB of items did not cross TCP to reach the scheduler
+    assert wire._HANDED == {}
+    wait_until(lambda: len(identity.workers(client)) == len(pids), 120, "the killed worker back")

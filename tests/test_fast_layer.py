@@ -9,6 +9,7 @@ import pickle
 import pytest
 from dask.sizeof import sizeof
 
+from ipydistribute.core import wire
 from ipydistribute.core.cellfunc import CellCode
 from ipydistribute.core.cluster_snapshot import worker_row
 from ipydistribute.core.errors import ItemFailure
@@ -46,6 +47,25 @@ def test_large_batches_travel_out_of_band_and_small_ones_inside_the_pickle():
     big = pickle.dumps(Batch(0, list(range(100_000))), protocol=5, buffer_callback=buffers.append)
     assert len(buffers) == 1 and len(big) < 1000
     assert pickle.loads(big, buffers=buffers).items == list(range(100_000))
+
+
+def test_large_batches_are_handed_to_a_scheduler_in_this_process_not_copied():
+    big, small = Batch(7, list(range(100_000))), Batch(0, [1, 2, 3])
+    with wire.handing_over(True):
+        graph = pickle.dumps([big, small], protocol=5)
+    assert len(graph) < 1000  # a handle for the large batch, the small one inside as always
+    handed, copy = pickle.loads(graph)
+    assert handed._blob is big.pack() and (handed.start, len(handed)) == (7, 100_000)  # the same bytes
+    assert handed.items == list(range(100_000)) and copy.items == [1, 2, 3]
+    assert wire._HANDED == {}  # taken once, then only the scheduler holds them
+    # Sent on to a worker (the scheduler's own thread hands nothing): the items themselves.
+    assert len(pickle.dumps(handed, protocol=5)) > 100_000
+    with wire.handing_over(False):
+        assert len(pickle.dumps(big, protocol=5)) > 100_000  # the scheduler is elsewhere: a copy
+    with pytest.raises(RuntimeError), wire.handing_over(True):
+        pickle.dumps(big, protocol=5)
+        raise RuntimeError("the graph was not sent")
+    assert wire._HANDED == {}  # what a failed submission handed out is dropped
 
 
 def test_a_payload_travels_compressed_in_the_task_names_no_module_and_is_unpacked_once():

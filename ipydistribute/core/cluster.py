@@ -23,7 +23,7 @@ from distributed import Client, SpecCluster
 from distributed.core import Status
 from distributed.deploy.cluster import Cluster
 
-from . import config
+from . import config, wire
 from .dask_logs import keep_out_of_cells
 from .embedded_servers import STREAM_SEND_INTERVAL, EmbeddedNanny, EmbeddedScheduler
 from .errors import SpecError, shorten
@@ -583,6 +583,7 @@ def stop() -> None:
             handle.control.close()
         elif handle.owned and handle.cluster is not None:
             handle.cluster.close()
+            wire.drop_handed()
 
 
 # Closes the embedded cluster when the kernel shuts down or restarts (the kernel process exits).

@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Any
 import cloudpickle
 from distributed import Client, Future
 
-from . import ended
+from . import ended, wire
 from .errors import SpecError, describe_error, safe_repr, type_name
 from .kept import KeptResults
 from .keys import task_key
 from .ledger import Ledger, Role
+from .on_scheduler import in_process_scheduler
 from .task import reduce_partials, run_batch
 from .wire import Batch, Payload
 
@@ -80,7 +81,9 @@ class Submitter:
         keys = [self.key("map" if role == "map" else "run") for _ in batches]
         for batch in batches:
             pack(batch)
-        futures = self.client.map(run_batch, batches, key=keys, payload=self._payload_ref, **self._task_options())
+        with wire.handing_over(in_process_scheduler(self.client) is not None):
+            futures = self.client.map(run_batch, batches, key=keys, payload=self._payload_ref,
+                                      **self._task_options())
         for future, batch in zip(futures, batches):
             self.ledger.add(future.key, role, batch.start, batch.count, batch.items[0] if batch.count else None)
         self._hold(futures)

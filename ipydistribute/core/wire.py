@@ -8,9 +8,11 @@ what runs on the workers is core/task.py (the batch loop) and core/worker_output
 from __future__ import annotations
 
 import pickle
+import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,6 +156,13 @@ class Batch:
 
     def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
         blob: Any = self.pack()
+        handed = getattr(_handing, "handles", None)
+        if handed is not None and len(blob) >= OUT_OF_BAND_BYTES:
+            # For a scheduler in this process: a handle to the packed items, not a copy of them.
+            handle = id(blob)  # the registry keeps the blob, so the id stays its own
+            _HANDED[handle] = (self.start, self.count, blob, self.probe)
+            handed.append(handle)
+            return (_handed_batch, (handle,))
         if isinstance(protocol, int) and protocol >= 5 and len(blob) >= OUT_OF_BAND_BYTES:
             # Out of band: Dask sends it as its own frame, neither copied into nor scanned with the graph.
             blob = pickle.PickleBuffer(blob)
@@ -161,6 +170,45 @@ class Batch:
 
 
 def _packed_batch(start: int, count: int, blob: Any, probe: bool = False) -> Batch:
+    return Batch(start, None, count, blob, probe)
+
+
+# Large batches handed to a scheduler that runs in this process (the embedded cluster's). The
+# client pickles a graph and sends it over TCP to its scheduler, which unpickles it: for the
+# scheduler in the kernel's own process, 1,000,000 shipped ints crossed as 4.9 MB written and read
+# again by the kernel's event loop. Handed over, the scheduler gets the kernel's own packed bytes
+# (and sends them on to the workers as before; it keeps them to send again if a worker dies).
+_HANDED: dict[int, tuple[int, int, Any, bool]] = {}  # handle -> (start, count, blob, probe)
+_handing = threading.local()  # .handles: the handles this thread has handed out, while it hands
+
+
+@contextmanager
+def handing_over(scheduler_here: bool) -> Iterator[None]:
+    """While a graph is pickled in this block by this thread for a scheduler in this process
+    (``scheduler_here``), its large batches travel as handles; the scheduler takes each once.
+    Handles left if the block fails (the graph was not sent) are dropped."""
+    if not scheduler_here:
+        yield
+        return
+    handles: list[int] = []
+    _handing.handles = handles
+    try:
+        yield
+    except BaseException:
+        for handle in handles:
+            _HANDED.pop(handle, None)
+        raise
+    finally:
+        _handing.handles = None
+
+
+def drop_handed() -> None:
+    """Forget batches no scheduler took (their scheduler closed with the graph on its way)."""
+    _HANDED.clear()
+
+
+def _handed_batch(handle: int) -> Batch:
+    start, count, blob, probe = _HANDED.pop(handle)
     return Batch(start, None, count, blob, probe)
 
 
