@@ -191,7 +191,7 @@ def test_only_the_scheduler_measures_the_kernels_loop_and_the_nannies_watch_memo
     assert local.cluster._sync_interval == cluster_mod.CLUSTER_INFO_SYNC_SECONDS
 
 
-def test_the_embedded_clusters_streams_send_at_once_but_the_reports_to_clients(local: Any) -> None:
+def test_the_embedded_clusters_streams_send_at_once(local: Any) -> None:
     from ipydistribute.core.embedded_servers import STREAM_SEND_INTERVAL
 
     def worker_stream(dask_worker: Any) -> float:
@@ -200,9 +200,29 @@ def test_the_embedded_clusters_streams_send_at_once_but_the_reports_to_clients(l
     scheduler = local.cluster.scheduler
     assert len(scheduler.stream_comms) == 2  # a stream to each worker
     assert {stream.interval for stream in scheduler.stream_comms.values()} == {STREAM_SEND_INTERVAL} == {0.0}
-    assert {stream.interval for stream in scheduler.client_comms.values()} == {0.002}  # Dask's, kept
+    assert {stream.interval for stream in scheduler.client_comms.values()} == {STREAM_SEND_INTERVAL}
     assert set(local.client.run(worker_stream).values()) == {STREAM_SEND_INTERVAL}
     assert local.client.scheduler_comm.interval == STREAM_SEND_INTERVAL
+
+
+def test_a_run_of_many_tasks_has_the_reports_to_the_kernel_held_2_ms_until_it_ends(ip: Any, on_local: Any) -> None:
+    from ipydistribute.core.embedded_servers import MANY_TASKS, MANY_TASKS_REPORT_HOLD
+    from ipydistribute.core.run import Run
+
+    reports = on_local.cluster.scheduler.client_comms[on_local.client.id]
+    cell = "import time\ntime.sleep(0.05)\nx"
+    few = ip.run_cell_magic("distribute", "x in range(8) --batch 1 --nowait --view none", cell)
+    assert isinstance(few, Run)
+    wait_until(lambda: few.progress().items_done >= 1, 60, "an item of the run of 8 tasks")
+    assert reports.interval == 0.0  # a cell of a few tasks hears of each at once
+    few.result(timeout=60)
+    many = ip.run_cell_magic("distribute", f"x in range({MANY_TASKS}) --batch 1 --nowait --view none", cell)
+    assert isinstance(many, Run)
+    wait_until(lambda: many.progress().items_done >= 1, 60, "an item of the run of many tasks")
+    assert reports.interval == MANY_TASKS_REPORT_HOLD == 0.002
+    many.cancel()
+    wait_until(many.done, 60, "the cancelled run")
+    assert reports.interval == 0.0
 
 
 def test_a_client_of_another_cluster_holds_its_messages_2_ms_not_dasks_10(local: Any) -> None:

@@ -412,6 +412,7 @@ class Run:
             self._ended_futures.clear()
         if state != "finished":
             self.ledger.cancel_open()
+        self.submitter.end_report_hold()
         self.collector.close()
         if not (self.options.keep and state == "finished"):
             self.submitter.clear()

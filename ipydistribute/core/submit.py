@@ -12,6 +12,7 @@ import cloudpickle
 from distributed import Client, Future
 
 from . import ended, wire
+from .embedded_servers import MANY_TASKS, EmbeddedScheduler
 from .errors import SpecError, describe_error, safe_repr, type_name
 from .kept import KeptResults
 from .keys import task_key
@@ -49,6 +50,7 @@ class Submitter:
         self.map_tasks = 0
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
+        self._end_report_hold: Callable[[], None] | None = None  # set while reports are held
 
     def prepare_payload(self) -> None:
         """Pickle the payload once for the run, and scatter a large one once instead of
@@ -130,6 +132,17 @@ class Submitter:
         self.map_tasks += len(futures)
         if self.holds_map_futures:
             self.map_futures.extend(futures)
+        if self.map_tasks >= MANY_TASKS and self._end_report_hold is None:
+            # Many tasks: their reports gather for 2 ms (a cell of a few tasks has each at once).
+            scheduler = in_process_scheduler(self.client)
+            if isinstance(scheduler, EmbeddedScheduler):
+                self._end_report_hold = scheduler.hold_reports(self.client.id)
+
+    def end_report_hold(self) -> None:
+        """The run is over: the scheduler's reports to this client go at once again."""
+        end, self._end_report_hold = self._end_report_hold, None
+        if end is not None:
+            end()
 
     def _track(self, futures: list[Future]) -> None:
         with self._lock:
