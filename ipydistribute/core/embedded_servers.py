@@ -74,7 +74,6 @@ class EmbeddedScheduler(Scheduler):  # type: ignore[misc]
             if callback is not None:
                 callback.callback_time = milliseconds
 
-
     def hold_reports(self, client_id: str) -> Callable[[], None]:
         """Hold the reports to client ``client_id`` like Dask (``MANY_TASKS_REPORT_HOLD``) until
         the function returned is called; holds of several runs overlap."""
