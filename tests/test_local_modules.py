@@ -72,3 +72,23 @@ def test_installed_packages_and_the_standard_library_do_not_travel(notebook_fold
     write(notebook_folder / "helper_only.py", "X = 1\n")
     found = localmodules.for_run("import json, numpy, dask\nimport helper_only", [])
     assert list(found) == ["helper_only"]
+
+
+def test_the_notebooks_imported_modules_are_looked_up_again_only_after_an_import(notebook_folder: Path) -> None:
+    import os
+
+    from ipydistribute.core import localmodules
+
+    folder, excluded = os.path.realpath(notebook_folder), localmodules._excluded()
+    write(notebook_folder / "helper_first.py", "A = 1\n")
+    write(notebook_folder / "helper_second.py", "B = 2\n")
+    assert "helper_first" not in localmodules._loaded_local(folder, excluded)
+    importlib.import_module("helper_first")
+    assert "helper_first" in localmodules._loaded_local(folder, excluded)  # an import: asked again
+    walks = localmodules._real_module_path.cache_info()
+    assert "helper_first" in localmodules._loaded_local(folder, excluded)
+    assert localmodules._real_module_path.cache_info() == walks  # nothing imported: the last answer
+    del sys.modules["helper_first"]
+    importlib.import_module("helper_second")  # as many modules as before, another one last
+    assert localmodules._loaded_local(folder, excluded).count("helper_second") == 1
+    assert "helper_first" not in localmodules._loaded_local(folder, excluded)

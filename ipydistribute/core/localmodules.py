@@ -162,7 +162,17 @@ def _names_in(blob: bytes) -> set[str]:
 
 
 def _loaded_local(folder: str, excluded: list[str]) -> list[str]:
-    """Top-level modules already imported in this process whose files are in ``folder``."""
+    """Top-level modules already imported in this process whose files are in ``folder``.
+
+    Asked once per run, answered again only when a module was imported or removed since: with a
+    virtual environment inside the notebook's folder, each of its 1,600 modules passes the
+    prefix test, and the walk took 1.2 ms of every cell. An import adds its module at the end of
+    ``sys.modules`` (a dict keeps that order), so the count and the last name tell."""
+    global _loaded_local_seen
+    state = (folder, tuple(excluded), len(sys.modules), next(reversed(sys.modules), None))
+    seen = _loaded_local_seen
+    if seen is not None and seen[0] == state:
+        return list(seen[1])
     names = []
     for name, module in list(sys.modules.items()):
         if "." in name:
@@ -171,7 +181,11 @@ def _loaded_local(folder: str, excluded: list[str]) -> list[str]:
         # A plain prefix test first (module paths are absolute): most modules live elsewhere.
         if path and path.startswith(folder) and _is_local(_real_module_path(path), folder, excluded):
             names.append(name)
+    _loaded_local_seen = (state, tuple(names))
     return names
+
+
+_loaded_local_seen: tuple[Any, tuple[str, ...]] | None = None  # (the state of sys.modules asked in, answer)
 
 
 @functools.lru_cache(maxsize=4096)
