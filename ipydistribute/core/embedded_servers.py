@@ -29,7 +29,6 @@ home: 10% slower with it).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import dask
@@ -74,22 +73,12 @@ class EmbeddedScheduler(Scheduler):  # type: ignore[misc]
             if callback is not None:
                 callback.callback_time = milliseconds
 
-    def hold_reports(self, client_id: str) -> Callable[[], None]:
-        """Hold the reports to client ``client_id`` like Dask (``MANY_TASKS_REPORT_HOLD``) until
-        the function returned is called; holds of several runs overlap."""
-        self._set_report_holds(client_id, +1)
-        released = threading.Event()
-
-        def release() -> None:
-            if not released.is_set():
-                released.set()
-                self._set_report_holds(client_id, -1)
-
-        return release
-
-    def _set_report_holds(self, client_id: str, change: int) -> None:
+    def hold_reports(self, client_id: str, hold: bool) -> None:
+        """Hold the reports to client ``client_id`` like Dask (``MANY_TASKS_REPORT_HOLD``), or let
+        go of one hold (``hold=False``): holds of several runs overlap, and the last one to go
+        sends the reports at once again."""
         with self._report_holds_lock:
-            holds = self._report_holds[client_id] = self._report_holds.get(client_id, 0) + change
+            holds = self._report_holds[client_id] = self._report_holds.get(client_id, 0) + (1 if hold else -1)
             stream = self.client_comms.get(client_id)
             if stream is not None:  # a float set from another thread: the stream reads it per send
                 stream.interval = MANY_TASKS_REPORT_HOLD if holds > 0 else STREAM_SEND_INTERVAL

@@ -169,13 +169,13 @@ def _loaded_local(folder: str, excluded: list[str]) -> list[str]:
     prefix test, and the walk took 0.7 ms of every cell. An import adds its module at the end of
     ``sys.modules`` (a dict keeps that order), so the count and the last name tell."""
     global _loaded_local_seen
-    imported = list(sys.modules)  # one C call: another thread's import cannot change it midway
-    state = (folder, tuple(excluded), len(imported), imported[-1] if imported else None)
+    imported = list(sys.modules.items())  # one C call: another thread's import cannot change it midway
+    state = (folder, tuple(excluded), len(imported), imported[-1][0] if imported else None)
     seen = _loaded_local_seen
     if seen is not None and seen[0] == state:
         return list(seen[1])
     names = []
-    for name, module in list(sys.modules.items()):
+    for name, module in imported:
         if "." in name:
             continue
         path = getattr(module, "__file__", None)

@@ -50,7 +50,10 @@ class Submitter:
         self.map_tasks = 0
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
-        self._end_report_hold: Callable[[], None] | None = None  # set while reports are held
+        # The scheduler holding its reports to this client for the run (a run of many tasks),
+        # and whether the run has ended (no hold is taken after).
+        self._reports_held_by: EmbeddedScheduler | None = None
+        self._reports_ended = False
 
     def prepare_payload(self) -> None:
         """Pickle the payload once for the run, and scatter a large one once instead of
@@ -132,17 +135,19 @@ class Submitter:
         self.map_tasks += len(futures)
         if self.holds_map_futures:
             self.map_futures.extend(futures)
-        if self.map_tasks >= MANY_TASKS and self._end_report_hold is None:
+        if self.map_tasks >= MANY_TASKS and self._reports_held_by is None and not self._reports_ended:
             # Many tasks: their reports gather for 2 ms (a cell of a few tasks has each at once).
             scheduler = in_process_scheduler(self.client)
             if isinstance(scheduler, EmbeddedScheduler):
-                self._end_report_hold = scheduler.hold_reports(self.client.id)
+                scheduler.hold_reports(self.client.id, True)
+                self._reports_held_by = scheduler
 
     def end_report_hold(self) -> None:
         """The run is over: the scheduler's reports to this client go at once again."""
-        end, self._end_report_hold = self._end_report_hold, None
-        if end is not None:
-            end()
+        self._reports_ended = True
+        scheduler, self._reports_held_by = self._reports_held_by, None
+        if scheduler is not None:
+            scheduler.hold_reports(self.client.id, False)
 
     def _track(self, futures: list[Future]) -> None:
         with self._lock:
