@@ -225,6 +225,48 @@ def test_a_run_of_many_tasks_has_the_reports_to_the_kernel_held_2_ms_until_it_en
     assert reports.interval == 0.0
 
 
+def test_a_runs_short_tasks_wait_on_the_workers_in_numbers_and_other_tasks_one_behind_each(
+        ip: Any, on_local: Any) -> None:
+    import math
+
+    from distributed.diagnostics.plugin import SchedulerPlugin
+
+    from ipydistribute.core.on_scheduler import ask_scheduler
+
+    scheduler, client = on_local.cluster.scheduler, on_local.client
+    configured = scheduler.WORKER_SATURATION
+    assert configured == dask.config.get("distributed.scheduler.worker-saturation") == 1.1
+
+    class MostHeld(SchedulerPlugin):  # type: ignore[misc]
+        """The most tasks a worker held beyond Dask's configured slots, as tasks went to workers."""
+
+        def __init__(self) -> None:
+            self.most = -1
+
+        def transition(self, key: Any, start: str, finish: str, *args: Any, **kwargs: Any) -> None:
+            if finish == "processing":
+                self.most = max([self.most] + [len(ws.processing) - math.ceil(configured * ws.nthreads)
+                                               for ws in scheduler.workers.values()])
+
+    def held(form: Any) -> int:
+        plugin = MostHeld()
+        ask_scheduler(client, lambda dask_scheduler: dask_scheduler.add_plugin(plugin, name="most-held"))
+        try:
+            form()
+        finally:
+            ask_scheduler(client, lambda dask_scheduler: dask_scheduler.remove_plugin(name="most-held"))
+        return plugin.most
+
+    # A run's 400 tasks of microseconds each: more wait on a worker than Dask's slots.
+    assert held(lambda: ip.run_cell_magic("distribute", "x in range(400) --batch 1 --reduce sum --view none",
+                                          "x * x")) > 0
+    assert scheduler.WORKER_SATURATION == configured  # the queue emptied: back to Dask's factor
+    # Hand-written Dask on the same cluster keeps Dask's queuing, and so does a run of 50 ms items.
+    assert held(lambda: client.gather(client.map(abs, range(400)))) == 0
+    assert held(lambda: ip.run_cell_magic("distribute", "x in range(12) --batch 1 --view none",
+                                          "import time\ntime.sleep(0.05)\nx")) == 0
+
+
 def test_a_client_of_another_cluster_holds_its_messages_2_ms_not_dasks_10(local: Any) -> None:
     from distributed import Client
 
