@@ -7,7 +7,10 @@ from typing import Any
 
 import pytest
 
+from ipydistribute.core import mapping
 from ipydistribute.core.errors import SpecError
+from ipydistribute.core.keys import parse_key
+from ipydistribute.core.on_scheduler import ask_scheduler
 from ipydistribute.core.run import Run
 
 pytestmark = pytest.mark.slow
@@ -91,6 +94,38 @@ def test_a_run_never_waits_while_nothing_is_in_flight(ip: Any, monkeypatch: Any)
     streamed = ip.run_cell_magic("distribute", "x in (i for i in range(8)) --view none --name idlegen", "x")
     assert (reduced, streamed) == (140, list(range(8)))
     assert idle_waits == []
+
+
+def test_a_run_of_many_tasks_has_a_bounded_number_of_them_on_the_scheduler_at_once(
+        ip: Any, client: Any, monkeypatch: Any):
+    # 40,000 one-item tasks submitted at once kept the kernel's scheduler taking them in for
+    # seconds: an interrupt 1 s in ended 5 s later and left 32,000 of them on the cluster.
+    from distributed.diagnostics.plugin import SchedulerPlugin
+
+    monkeypatch.setattr(mapping, "SUBMIT_CHUNK", 50)
+    monkeypatch.setattr(mapping, "IN_FLIGHT_AT_MOST", 200)
+    waiting = ("waiting", "queued", "processing", "no-worker")
+
+    class MapTasksOn(SchedulerPlugin):  # type: ignore[misc]
+        """How many map tasks of runs the scheduler has not seen end, at most."""
+
+        def __init__(self) -> None:
+            self.now = self.most = 0
+
+        def transition(self, key: Any, start: str, finish: str, *args: Any, **kwargs: Any) -> None:
+            parsed = parse_key(key)
+            if parsed is not None and parsed[2] == "map" and (start in waiting) != (finish in waiting):
+                self.now += 1 if finish in waiting else -1
+                self.most = max(self.most, self.now)
+
+    plugin = MapTasksOn()
+    ask_scheduler(client, lambda dask_scheduler: dask_scheduler.add_plugin(plugin, name="map-tasks-on"))
+    try:
+        value = ip.run_cell_magic("distribute", "x in range(1500) --batch 1 --reduce sum --view none", "x * x")
+    finally:
+        ask_scheduler(client, lambda dask_scheduler: dask_scheduler.remove_plugin(name="map-tasks-on"))
+    assert value == sum(x * x for x in range(1500))
+    assert 50 <= plugin.most <= 200
 
 
 def test_the_results_of_finished_tasks_leave_the_workers_during_the_run(ip: Any, client: Any):

@@ -4,7 +4,8 @@ and how many tasks may be in flight.
 A sized input is submitted at once, except under ``--reduce`` with large partials: then at most
 2 x threads map tasks are in flight, so finished partials are folded before more are made (60
 arrays of 16 MB summed: see docs/design.md). A generator is always pulled only as fast as the
-cluster works through it.
+cluster works through it. Either way, tasks go in calls of at most ``SUBMIT_CHUNK`` and no more
+than ``IN_FLIGHT_AT_MOST`` are in flight.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ UNDECIDED_FAN_IN = 1 << 30
 ONE_TASK_LEAVES = 32
 #: Small partials held by one reduce task at most, as measured by the first partial.
 REDUCE_TASK_BYTES = 16 << 20
+#: Map tasks submitted in one call at most, and in flight at most (seconds of work for tasks of
+#: a millisecond): 40,000 one-item tasks submitted at once kept the kernel's scheduler taking
+#: them in for seconds, and a stop waited for that before it could cancel them.
+SUBMIT_CHUNK = 1000
+IN_FLIGHT_AT_MOST = 4000
 
 
 class Driver(Protocol):
@@ -112,8 +118,12 @@ class MapSubmission:
             room = None if self.max_in_flight is None else self._wait_for_room()
             if room == 0:
                 continue
+            room = min(SUBMIT_CHUNK if room is None else room, IN_FLIGHT_AT_MOST - self.submitter.ledger.in_flight())
+            if room <= 0:
+                self.driver.pump(0.1)
+                continue
             batches: list[Batch] = []
-            while room is None or len(batches) < room:
+            while len(batches) < room:
                 batch = self._take(batcher, next(sizes))
                 if batch is None:
                     break
