@@ -38,6 +38,7 @@ from typing import Any
 
 import dask
 from distributed import Nanny, Scheduler
+from distributed.scheduler import TaskState
 
 from .keys import parse_key
 
@@ -95,13 +96,12 @@ class EmbeddedScheduler(Scheduler):  # type: ignore[misc]
             if stream is not None:  # a float set from another thread: the stream reads it per send
                 stream.interval = MANY_TASKS_REPORT_HOLD if holds > 0 else STREAM_SEND_INTERVAL
 
-
     def stimulus_queue_slots_maybe_opened(self, *, stimulus_id: str) -> None:
         # Called after every task's end, before queued tasks go to workers with free slots.
         self._saturate_for(self.queued.peek() if self.queued else None)
         super().stimulus_queue_slots_maybe_opened(stimulus_id=stimulus_id)
 
-    def _saturate_for(self, task: Any) -> None:
+    def _saturate_for(self, task: TaskState | None) -> None:
         """Let the workers hold ``READY_WORK_SECONDS`` of a run's short tasks per thread.
 
         Dask sends a queued task to a worker when one of its threads frees up, and keeps about
