@@ -115,12 +115,8 @@ class MapSubmission:
             self._leaves = self.submitter.map_tasks + (len(planned) or -(-batcher.remaining // size))
             self._set_fan_in()
         while not self.driver.stopped.is_set():
-            room = None if self.max_in_flight is None else self._wait_for_room()
+            room = min(self._wait_for_room(), SUBMIT_CHUNK)
             if room == 0:
-                continue
-            room = min(SUBMIT_CHUNK if room is None else room, IN_FLIGHT_AT_MOST - self.submitter.ledger.in_flight())
-            if room <= 0:
-                self.driver.pump(0.1)
                 continue
             batches: list[Batch] = []
             while len(batches) < room:
@@ -147,7 +143,8 @@ class MapSubmission:
                             f"{shorten(str(exc), 200)}; nothing was stored") from exc
 
     def _wait_for_room(self) -> int:
-        """Wait until fewer than the bound of tasks are in flight; returns how many may be added."""
+        """Wait until fewer tasks than the bound are in flight (the run's own bound, else
+        ``IN_FLIGHT_AT_MOST``); returns how many may be added."""
         wait = 0.0  # first only take what ended: at the run's start nothing is in flight to wait for
         while True:
             self.driver.pump(wait)
@@ -156,10 +153,8 @@ class MapSubmission:
                 return 0
             if self._check_partials:
                 self._lift_bound_if_partials_small()
-                if self.max_in_flight is None:
-                    return 1 << 30
-            assert self.max_in_flight is not None
-            room = self.max_in_flight - self.submitter.ledger.in_flight()
+            bound = IN_FLIGHT_AT_MOST if self.max_in_flight is None else self.max_in_flight
+            room = bound - self.submitter.ledger.in_flight()
             if room > 0:
                 return room
 
