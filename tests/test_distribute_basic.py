@@ -20,6 +20,18 @@ def test_reduce_runs_on_the_cluster(ip):
     assert result == sum(x * 2 for x in range(10_000))
 
 
+def test_lists_of_numbers_arrive_with_their_own_types(ip):
+    # Plain ints and floats travel as machine numbers (core/number_lists.py); bools, larger ints
+    # and int subclasses must still arrive as what they are.
+    ints = list(range(-100_000, 100_000, 3))
+    ip.user_ns["data"] = data = ints + [0.5, True, 2**40, collections.Counter().total()] + ints
+    result = ip.run_cell_magic("distribute", "x in data", "type(x).__name__, x")
+    assert result == [(type(x).__name__, x) for x in data]
+    ip.user_ns["floats"] = floats = [i / 3 for i in range(-50_000, 50_000)] + [float("nan"), -0.0]
+    result = ip.run_cell_magic("distribute", "x in floats --batch 20000", "repr(x)")
+    assert result == [repr(x) for x in floats]
+
+
 def test_out_stores_value_and_cell_reads_notebook_names(ip):
     ip.user_ns["offset"] = 100
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pickle
 
+import numpy as np
 import pytest
 from dask.sizeof import sizeof
 
@@ -46,7 +47,7 @@ def test_large_batches_travel_out_of_band_and_small_ones_inside_the_pickle():
     assert not buffers and pickle.loads(small).items == [1, 2, 3]
     big = pickle.dumps(Batch(0, list(range(100_000))), protocol=5, buffer_callback=buffers.append)
     assert len(buffers) == 1 and len(big) < 1000
-    assert pickle.loads(big, buffers=buffers).items == list(range(100_000))
+    assert list(pickle.loads(big, buffers=buffers).items) == list(range(100_000))
 
 
 def test_large_batches_are_handed_to_a_scheduler_in_this_process_not_copied():
@@ -56,7 +57,7 @@ def test_large_batches_are_handed_to_a_scheduler_in_this_process_not_copied():
     assert len(graph) < 1000  # a handle for the large batch, the small one inside as always
     handed, copy = pickle.loads(graph)
     assert handed._blob is big.pack() and (handed.start, len(handed)) == (7, 100_000)  # the same bytes
-    assert handed.items == list(range(100_000)) and copy.items == [1, 2, 3]
+    assert list(handed.items) == list(range(100_000)) and copy.items == [1, 2, 3]
     assert wire._HANDED == {}  # taken once, then only the scheduler holds them
     # Sent on to a worker (the scheduler's own thread hands nothing): the items themselves.
     assert len(pickle.dumps(handed, protocol=5)) > 100_000
@@ -115,6 +116,69 @@ def test_task_keys_are_read_back_as_they_were_built():
     key = task_key("cell7", "reduce2", token, 5)
     assert parse_key(key) == (token, f"cell7-reduce2-{token}", "reduce2", 5)
     assert parse_key(("cell7-reduce2", 5)) is None and parse_key(key[0]) is None
+
+
+def _same(a: object, b: object) -> bool:
+    """The same type and value (NaN counts as equal to NaN; 0.0 and -0.0 differ)."""
+    return type(a) is type(b) and repr(a) == repr(b)
+
+
+@pytest.mark.parametrize("items, code", [
+    ([i * 7919 % 2**31 - 2**30 for i in range(5_000)] + [-2**31, 2**31 - 1, 0, -1], "i"),
+    ([i / 7 for i in range(5_000)] + [float("nan"), float("inf"), -float("inf"), -0.0, 5e-324], "d"),
+    (tuple(range(1_000)), "i"),
+])
+def test_plain_numbers_travel_as_machine_numbers_and_arrive_the_same(items, code):
+    buffers: list[pickle.PickleBuffer] = []
+    copy = pickle.loads(pickle.dumps(Batch(4, items), protocol=5, buffer_callback=buffers.append), buffers=buffers)
+    assert copy._numbers == code and len(copy) == len(items)
+    arrived = copy.items
+    assert all(_same(a, b) for a, b in zip(arrived, items, strict=True))
+    assert _same(arrived[-1], items[-1]) and all(_same(a, b) for a, b in zip(arrived[10:20], items[10:20]))
+
+
+class _Int(int):
+    pass
+
+
+class _Float(float):
+    pass
+
+
+class _List(list):  # type: ignore[type-arg]
+    pass
+
+
+@pytest.mark.parametrize("items", [
+    [True, False] * 600,  # bool is an int: an array would make them 1 and 0
+    list(range(1_000)) + [True],
+    list(range(1_000)) + [2**31],  # beyond 32 bits
+    list(range(1_000)) + [-2**31 - 1],
+    [2**40 + i for i in range(1_000)],
+    list(range(1_000)) + [_Int(5)],
+    [float(i) for i in range(1_000)] + [_Float(0.5)],
+    list(range(1_000)) + [0.5],  # ints and floats mixed
+    [0.5] + list(range(1_000)) + [0.5],
+    list(range(500)) + ["", ()] + list(range(500)),  # 5 bytes each in marshal, as an int is
+    [np.int64(i) for i in range(1_000)],
+    _List(range(1_000)),
+    list(range(100)),  # too short to be worth it
+])
+def test_lists_an_array_would_change_keep_their_pickle(items):
+    copy = pickle.loads(pickle.dumps(Batch(0, items), protocol=5))
+    assert copy._numbers is None
+    assert all(_same(a, b) for a, b in zip(copy.items, items, strict=True))
+
+
+def test_a_batch_of_machine_numbers_runs_as_its_items_would():
+    items = list(range(-600, 600))
+    copy = pickle.loads(pickle.dumps(Batch(0, items), protocol=5))
+    result = run_batch(copy, _payload("f'{type(x).__name__}:{x * x}'"))
+    assert isinstance(result, BatchResult) and result.values == [f"int:{x * x}" for x in items]
+    failed = run_batch(pickle.loads(pickle.dumps(Batch(0, items), protocol=5)), _payload("1 // x", on_error="collect"))
+    assert isinstance(failed, BatchResult)
+    failure = failed.values[600]
+    assert isinstance(failure, ItemFailure) and (failure.index, failure.item) == (600, "0")
 
 
 # --- the batch loop and its output capture --------------------------------------------------

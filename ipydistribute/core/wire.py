@@ -19,6 +19,7 @@ from typing import Any
 import cloudpickle
 from dask.sizeof import sizeof
 
+from . import number_lists
 from .cellfunc import CellCode
 from .errors import ItemFailure
 from .kinds import OnError
@@ -120,21 +121,23 @@ OUT_OF_BAND_BYTES = 64 * 1024
 
 
 class Batch:
-    """Consecutive items of the input, sent as one pickled buffer.
+    """Consecutive items of the input, sent as one buffer.
 
-    The kernel packs the items once (:meth:`pack`); the scheduler, which deserializes every
-    graph it receives, then passes them on as bytes instead of unpickling and pickling each
-    item again, and the worker unpacks them on first use. A plain class, so Dask does not walk
-    the items either.
+    The kernel packs the items once (:meth:`pack`: plain numbers as machine numbers, see
+    core/number_lists.py, anything else pickled); the scheduler, which deserializes every graph it
+    receives, then passes them on as bytes instead of unpickling and pickling each item again,
+    and the worker unpacks them on first use. A plain class, so Dask does not walk the items
+    either.
     """
 
-    __slots__ = ("start", "count", "probe", "_items", "_blob")
+    __slots__ = ("start", "count", "probe", "_items", "_blob", "_numbers")
 
     def __init__(self, start: int, items: Sequence[Any] | None, count: int | None = None,
-                 blob: Any = None, probe: bool = False):
+                 blob: Any = None, probe: bool = False, numbers: str | None = None):
         self.start = start
         self._items = items
         self._blob = blob
+        self._numbers = numbers  # the typecode when the blob holds machine numbers, else None (pickle)
         self.count = len(items) if items is not None else (count or 0)
         self.probe = probe  # its timing is sent to the kernel as an event, ahead of its result
 
@@ -144,14 +147,21 @@ class Batch:
     @property
     def items(self) -> Sequence[Any]:
         if self._items is None:
-            self._items = pickle.loads(self._blob or b"")
+            if self._numbers is not None:
+                self._items = number_lists.unpack(self._numbers, self._blob, self.count)
+            else:
+                self._items = pickle.loads(self._blob or b"")
             self._blob = None
         return self._items
 
     def pack(self) -> Any:
-        """The items as one buffer (pickled once; raises what pickling the items raises)."""
+        """The items as one buffer (packed once; raises what pickling the items raises)."""
         if self._blob is None:
-            self._blob = cloudpickle.dumps(self._items, protocol=pickle.HIGHEST_PROTOCOL)
+            numbers = number_lists.pack(self._items) if self._items is not None else None
+            if numbers is not None:
+                self._numbers, self._blob = numbers
+            else:
+                self._blob = cloudpickle.dumps(self._items, protocol=pickle.HIGHEST_PROTOCOL)
         return self._blob
 
     def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
@@ -160,17 +170,17 @@ class Batch:
         if handed is not None and len(blob) >= OUT_OF_BAND_BYTES:
             # For a scheduler in this process: a handle to the packed items, not a copy of them.
             handle = id(blob)  # the registry keeps the blob, so the id stays its own
-            _HANDED[handle] = (self.start, self.count, blob, self.probe)
+            _HANDED[handle] = (self.start, self.count, blob, self.probe, self._numbers)
             handed.append(handle)
             return (_handed_batch, (handle,))
         if isinstance(protocol, int) and protocol >= 5 and len(blob) >= OUT_OF_BAND_BYTES:
             # Out of band: Dask sends it as its own frame, neither copied into nor scanned with the graph.
             blob = pickle.PickleBuffer(blob)
-        return (_packed_batch, (self.start, self.count, blob, self.probe))
+        return (_packed_batch, (self.start, self.count, blob, self.probe, self._numbers))
 
 
-def _packed_batch(start: int, count: int, blob: Any, probe: bool = False) -> Batch:
-    return Batch(start, None, count, blob, probe)
+def _packed_batch(start: int, count: int, blob: Any, probe: bool = False, numbers: str | None = None) -> Batch:
+    return Batch(start, None, count, blob, probe, numbers)
 
 
 # Large batches handed to a scheduler that runs in this process (the embedded cluster's). The
@@ -178,7 +188,7 @@ def _packed_batch(start: int, count: int, blob: Any, probe: bool = False) -> Bat
 # scheduler in the kernel's own process, 1,000,000 shipped ints crossed as 4.9 MB written and read
 # again by the kernel's event loop. Handed over, the scheduler gets the kernel's own packed bytes
 # (and sends them on to the workers as before; it keeps them to send again if a worker dies).
-_HANDED: dict[int, tuple[int, int, Any, bool]] = {}  # handle -> (start, count, blob, probe)
+_HANDED: dict[int, tuple[int, int, Any, bool, str | None]] = {}  # handle -> _packed_batch's arguments
 _handing = threading.local()  # .handles: the handles this thread has handed out, while it hands
 
 
@@ -208,8 +218,7 @@ def drop_handed() -> None:
 
 
 def _handed_batch(handle: int) -> Batch:
-    start, count, blob, probe = _HANDED.pop(handle)
-    return Batch(start, None, count, blob, probe)
+    return _packed_batch(*_HANDED.pop(handle))
 
 
 class BatchResult:
