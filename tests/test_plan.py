@@ -138,11 +138,11 @@ def test_batch_travels_as_one_buffer_and_unpacks_on_first_use():
     batch = plan.Batcher(list(range(1000))).take(600)
     copy = pickle.loads(pickle.dumps(batch, protocol=5))
     assert copy._items is None and copy.count == 600  # nothing unpickled until a worker needs it
-    assert copy.items == list(range(600)) and (copy.start, len(copy)) == (0, 600)
+    assert list(copy.items) == list(range(600)) and (copy.start, len(copy)) == (0, 600)
     large = plan.Batcher(list(range(100_000))).take(60_000)  # large enough to travel out of band
     buffers: list = []
     out_of_band = pickle.loads(pickle.dumps(large, protocol=5, buffer_callback=buffers.append), buffers=buffers)
-    assert len(buffers) == 1 and out_of_band.items == list(range(60_000))
+    assert len(buffers) == 1 and list(out_of_band.items) == list(range(60_000))
 
 
 def test_sized_length_does_not_consume_generators():
