@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 import ipydistribute
 from ipydistribute.core import mapping, plan
+from ipydistribute.core.errors import CellError
 from ipydistribute.core.mapping import ONE_TASK_LEAVES
 
 
@@ -17,9 +20,36 @@ def _reduce_tasks(run) -> int:
 
 def test_a_few_small_partials_take_one_reduce_task(client):
     leaves = ONE_TASK_LEAVES - 2
-    run = ipydistribute.distribute(abs, range(leaves), batch=1, reduce=sum, wait=False, name="fewleaves")
+    run = ipydistribute.distribute(abs, range(leaves), batch=1, reduce=_python_sum, wait=False, name="fewleaves")
     assert run.result() == sum(range(leaves))
     assert _reduce_tasks(run) == 1
+
+
+def _python_sum(values):
+    return sum(values)
+
+
+def test_a_builtin_folds_a_few_small_partials_at_home(client):
+    # Auto batching cuts 20,000 items into a few batches; their sums are small, so the kernel
+    # folds them with the builtin itself; a reducer written in Python keeps its reduce task,
+    # where a stop reaches it.
+    run = ipydistribute.distribute(abs, range(-10_000, 10_000), reduce=sum, wait=False, name="athome")
+    assert run.result() == sum(abs(x) for x in range(-10_000, 10_000))
+    assert len(run.ledger.entries("map")) <= ONE_TASK_LEAVES and _reduce_tasks(run) == 0
+    run = ipydistribute.distribute(abs, range(-10_000, 10_000), reduce=_python_sum, wait=False, name="oncluster")
+    assert run.result() == sum(abs(x) for x in range(-10_000, 10_000))
+    assert _reduce_tasks(run) == 1
+
+
+def test_a_reducer_failing_at_home_fails_the_cell_like_a_reduce_task(client, monkeypatch):
+    # Batches 0-1 make ints and 2-3 strings: each batch folds, the last fold mixes them.
+    monkeypatch.setattr(mapping.MapSubmission, "_folds_at_home", lambda self: True)
+    run = ipydistribute.distribute(lambda x: x if x < 10_000 else str(x), range(20_000), batch=5_000,
+                                   reduce=max, wait=False, name="homefails")
+    with pytest.raises(CellError, match="the reducer <built-in function max>") as caught:
+        run.result()
+    failure = caught.value.failures[0]
+    assert (failure.exc_type, failure.worker, _reduce_tasks(run)) == ("TypeError", "the kernel", 0)
 
 
 def test_many_small_partials_take_a_wide_tree(client):

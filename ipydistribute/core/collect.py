@@ -19,6 +19,7 @@ from .errors import ItemFailure, SpecError, safe_repr
 from .kept import KeptResults, KeptValue
 from .ledger import Ledger
 from .submit import Submitter
+from .task import combine_partials
 from .wire import BatchResult, Partial
 
 if TYPE_CHECKING:
@@ -109,12 +110,13 @@ class Collector:
 
     # --- at the end ----------------------------------------------------------------------------
 
-    def value(self, mode: Mode, root: Future | None, reducer: bytes | None) -> Any:
+    def value(self, mode: Mode, root: Future | None, reducer: bytes | None, home_leaves: list[Future]) -> Any:
+        """The run's value; a reduction's from its root, or from ``home_leaves`` folded here."""
         if mode == "all":
             results = self.submitter.client.gather(self.submitter.map_futures)
             return {r.worker: r.values[0] for r in results}
         if reducer is not None:
-            return self._reduced(root, reducer)
+            return self._reduced(root, reducer, home_leaves)
         if self.options.keep:
             lengths = [e.count for e in self.ledger.entries("map")]
             client = self.submitter.client
@@ -135,20 +137,32 @@ class Collector:
             return values[0] if values else None
         return values
 
-    def _reduced(self, root: Future | None, reducer: bytes) -> Any:
-        if root is None:  # no items at all
+    def _reduced(self, root: Future | None, reducer: bytes, home_leaves: list[Future]) -> Any:
+        if home_leaves:
+            partial = self._folded_at_home(home_leaves)
+        elif root is None:  # no items at all
             return _reduce_empty(reducer)
-        if self.options.keep:
+        elif self.options.keep:
             return KeptValue(root, self.label)
-        sizes = identity.task_sizes(self.submitter.client, [root.key])
-        total = sum(sizes.values())
-        if total > self._limit:
-            raise self._too_large(total)
-        partial: Partial = root.result()
+        else:
+            sizes = identity.task_sizes(self.submitter.client, [root.key])
+            total = sum(sizes.values())
+            if total > self._limit:
+                raise self._too_large(total)
+            partial = root.result()
         self._note_skipped(partial.failures, partial.failure_count)
         if partial.count == 0:
             return _reduce_empty(reducer)
         return partial.value
+
+    def _folded_at_home(self, leaves: list[Future]) -> Partial:
+        """The last fold of a few small partials, in the kernel (core/reduction.py)."""
+        partials: list[Partial] = self._gather(leaves)
+        total = sum(int(sizeof(partial)) for partial in partials)
+        if total > self._limit:
+            raise self._too_large(total)
+        assert self.options.reduce is not None
+        return combine_partials(partials, self.options.reduce, "the kernel")
 
     def _too_large(self, total: int) -> SpecError:
         return SpecError(

@@ -11,6 +11,7 @@ than ``IN_FLIGHT_AT_MOST`` are in flight.
 from __future__ import annotations
 
 import itertools
+from types import BuiltinFunctionType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from distributed import Future
@@ -113,6 +114,8 @@ class MapSubmission:
         sizes = itertools.chain(planned, itertools.repeat(size))
         if self.tree is not None and batcher.remaining is not None:
             self._leaves = self.submitter.map_tasks + (len(planned) or -(-batcher.remaining // size))
+            # Decided once, before the leaves go: a run's shape does not hang on which task ends first.
+            self.tree.home = self._folds_at_home()
             self._set_fan_in()
         while not self.driver.stopped.is_set():
             room = min(self._wait_for_room(), SUBMIT_CHUNK)
@@ -176,12 +179,18 @@ class MapSubmission:
     def _set_fan_in(self) -> None:
         if self.tree is None:
             return
-        if self._small_partials is None:
+        if self._small_partials is None or self.tree.home:
             self.tree.fan_in = UNDECIDED_FAN_IN
         else:
             # Large partials are combined in pairs: a reduce task holds its inputs and, for those
             # made on other workers, a copy of each (fan-in 8 over 16 MB arrays: 0.46 GB at peak).
             self.tree.fan_in = self._small_fan_in() if self._small_partials else LARGE_FAN_IN
+
+    def _folds_at_home(self) -> bool:
+        """A few partials known to be small (the probe measured one) and a builtin reducer: the
+        kernel folds them (a builtin folds small values in microseconds: a stop never waits)."""
+        return (bool(self._small_partials) and self._leaves is not None and self._leaves <= ONE_TASK_LEAVES
+                and isinstance(self.options.reduce, BuiltinFunctionType) and not self.options.keep)
 
     def _small_fan_in(self) -> int:
         """Partials per reduce task once they prove small: all of a few leaves; else the wide

@@ -242,8 +242,12 @@ class Run:
             if self.stopped.is_set():
                 raise KeyboardInterrupt
             # no local name for the root: _finish lets go of it (core/forgetting.py)
-            self.value = self.collector.value(self.mode, self.tree.root if self.tree is not None else None,
-                                              self.payload.reducer)
+            try:
+                self.value = self.collector.value(self.mode, self.tree.root if self.tree is not None else None,
+                                                  self.payload.reducer,
+                                                  self.tree.home_leaves if self.tree is not None else [])
+            except ItemError as exc:  # the reducer, folding the last partials at home
+                raise self._cell_error(exc.failure) from None
             if self.failures:  # skipped or collected: for %debug and .rerun()
                 attach_replay(self.failures, self.client, self.payload, self._items, self.mode)
             self._finish("finished")
@@ -369,13 +373,16 @@ class Run:
             self.collector.salvage(future.key, exc.result)
             return
         if isinstance(exc, ItemError):
-            self.failures.append(exc.failure)
-            attach_replay([exc.failure], self.client, self.payload, self._items, self.mode)
-            self.error = CellError(self.label, self.failures, total=max(1, self.ledger.tasks_failed))
+            self.error = self._cell_error(exc.failure)
         else:
             self.error = diagnose.lost_error(self.client, self.label, future.key, self.ledger.get(future.key), exc)
         self.stopped.set()
         self._stop_tasks()  # the failed run's other running items would keep their workers busy
+
+    def _cell_error(self, failure: ItemFailure) -> CellError:
+        self.failures.append(failure)
+        attach_replay([failure], self.client, self.payload, self._items, self.mode)
+        return CellError(self.label, self.failures, total=max(1, self.ledger.tasks_failed))
 
     def _wait_for_tasks(self) -> None:
         restricted = bool(self.options.workers or self.options.all_resources())

@@ -28,7 +28,7 @@ from .wire import NOTHING, Batch, BatchResult, Partial, Payload
 from .worker_output import captured, current_worker, worker_address
 
 __all__ = ["WORKER_NAMESPACE", "Batch", "BatchResult", "Partial", "Payload", "reduce_partials",
-           "reset_worker_namespace", "run_batch"]
+           "combine_partials", "reset_worker_namespace", "run_batch"]
 
 #: Names a ``--all`` cell stored on this worker, seen by every later cell run here.
 WORKER_NAMESPACE: dict[str, Any] = {}
@@ -175,7 +175,7 @@ def run_batch(batch: Batch | BatchResult, payload: Payload) -> BatchResult | Par
     failures: list[ItemFailure] = []
     error: ItemError | None = None
     attempts: dict[int, int] = {}  # offset -> retries used
-    fold = _Fold(prepared, values, worker) if prepared.reducer is not None else None
+    fold = _Fold(prepared.reducer, values, worker) if prepared.reducer is not None else None
     elapsed = 0.0  # stays so if a stop ends the loop (watching swallows it)
     # watching: a stop or --timeout reaches the item running in this thread
     with captured(payload, worker, start, items, cursor), watching(payload, cursor, start, items, worker, run_batch):
@@ -229,8 +229,8 @@ class _Fold:
     chunk, at most ``_FOLD_MAX`` items: small values cost one reducer call per 4,096 items).
     """
 
-    def __init__(self, prepared: _Prepared, values: list[Any], worker: str):
-        self.prepared = prepared
+    def __init__(self, reducer: Callable[[Iterable[Any]], Any], values: list[Any], worker: str):
+        self.reducer = reducer
         self.values = values
         self.worker = worker
         self.chunk = 1  # the first value sizes the chunks
@@ -243,7 +243,7 @@ class _Fold:
         fresh = len(values) - (1 if self.count else 0)
         if fresh:  # the reducer sees every value, also the first, as it did on whole batches
             self.count += fresh
-            values[:] = [_reduce(self.prepared, values, self.worker)]
+            values[:] = [_reduce(self.reducer, values, self.worker)]
 
 
 def _store_names(namespace: dict[str, Any], prepared: _Prepared) -> None:
@@ -253,30 +253,37 @@ def _store_names(namespace: dict[str, Any], prepared: _Prepared) -> None:
         WORKER_NAMESPACE[name] = value
 
 
-def _reduce(prepared: _Prepared, values: list[Any], worker: str) -> Any:
-    assert prepared.reducer is not None
+def _reduce(reducer: Callable[[Iterable[Any]], Any], values: list[Any], where: str) -> Any:
     try:
-        return prepared.reducer(values)
+        return reducer(values)
     except Exception as exc:
-        failure = ItemFailure.from_exception(exc, None, "", worker, _SKIP_FRAMES)
-        failure.item = f"the reducer {safe_repr(prepared.reducer, 60)}"
+        failure = ItemFailure.from_exception(exc, None, "", where, _SKIP_FRAMES)
+        failure.item = f"the reducer {safe_repr(reducer, 60)}"
     raise ItemError(failure)  # outside the except block: no __context__ to pickle
 
 
-def reduce_partials(partials: list[Partial], payload: Payload) -> Partial:
-    """One node of the tree reduction: combine consecutive partials, in order."""
-    started = time.perf_counter()
-    prepared = _prepare(payload)
+def combine_partials(partials: list[Partial], reducer: Callable[[Iterable[Any]], Any], where: str) -> Partial:
+    """Combine consecutive partials, in order (a reduce task on a worker, or the kernel's last
+    fold of a few small partials); raises :class:`ItemError` when the reducer raises."""
     present = [p for p in partials if p.count]
     failures = [f for p in partials for f in p.failures][:_FAILURES_KEPT]
     failure_count = sum(p.failure_count for p in partials)
     count = sum(p.count for p in present)
     if not present:
         return Partial(NOTHING, 0, failures, failure_count, 0.0)
+    value = present[0].value if len(present) == 1 else _reduce(reducer, [p.value for p in present], where)
+    return Partial(value, count, failures, failure_count, 0.0)
+
+
+def reduce_partials(partials: list[Partial], payload: Payload) -> Partial:
+    """One node of the tree reduction: combine consecutive partials, in order."""
+    started = time.perf_counter()
+    prepared = _prepare(payload)
+    assert prepared.reducer is not None
     with watching(payload):  # a stop reaches a long reducer here
-        value = present[0].value if len(present) == 1 else _reduce(prepared, [p.value for p in present],
-                                                                    worker_address())
-    return Partial(value, count, failures, failure_count, time.perf_counter() - started)
+        combined = combine_partials(partials, prepared.reducer, worker_address())
+    combined.elapsed = time.perf_counter() - started
+    return combined
 
 
 def reset_worker_namespace() -> int:
