@@ -205,6 +205,26 @@ def test_the_embedded_clusters_streams_send_at_once(local: Any) -> None:
     assert local.client.scheduler_comm.interval == STREAM_SEND_INTERVAL
 
 
+def test_packing_waits_until_the_probes_tasks_left_the_kernel(local: Any) -> None:
+    import time
+
+    from ipydistribute.core.on_scheduler import wait_until_sent
+
+    client, scheduler = local.client, local.cluster.scheduler
+    futures = client.map(time.sleep, [0.3, 0.3, 0.3], pure=False)
+    wait_until_sent(client, futures, 30)
+    for future in futures:  # each on a worker, its message written, or already done
+        task = scheduler.tasks.get(future.key)
+        if not future.done():
+            assert task is not None and task.processing_on is not None
+            assert not scheduler.stream_comms[task.processing_on.address].buffer
+    # A task that cannot leave (no such worker) is waited for no longer than asked.
+    stuck = client.submit(time.sleep, 0, workers=["tcp://127.0.0.1:9"], allow_other_workers=False, pure=False)
+    wait_until_sent(client, [stuck], 0.1)
+    assert stuck.status == "pending"
+    client.cancel([stuck, *futures])
+
+
 def test_a_run_of_many_tasks_has_the_reports_to_the_kernel_held_2_ms_until_it_ends(ip: Any, on_local: Any) -> None:
     from ipydistribute.core.embedded_servers import MANY_TASKS, MANY_TASKS_REPORT_HOLD
     from ipydistribute.core.run import Run

@@ -170,6 +170,46 @@ def test_a_resumed_batcher_cuts_only_the_open_ranges_and_never_across_them():
     assert batcher.remaining == 0 and batcher.exhausted
 
 
+def _cut(batcher: plan.Batcher, sizes: list[int]) -> list:
+    """The batches of sizes ``sizes``, then of the last size until the input ends."""
+    batches = []
+    while (batch := batcher.take(sizes[min(len(batches), len(sizes) - 1)])) is not None:
+        batches.append(batch)
+    return batches
+
+
+@pytest.mark.parametrize("ranges", [None, [(3, 700), (900, 2000), (2500, 3000)]])
+def test_an_input_of_plain_numbers_packed_once_is_cut_into_views_of_it(ranges):
+    import pickle
+
+    data = [i * 37 - 50_000 for i in range(3000)]
+    packed, plain = plan.Batcher(data, ranges), plan.Batcher(data, ranges)
+    first = packed.take(100)  # taken before the packing, as the probe's batches are
+    plain.take(100)
+    assert packed.numbers_likely()
+    packed.pack_numbers()
+    sizes = [7, 700, 1, 5000, 300]
+    cut, expected = _cut(packed, sizes), _cut(plain, sizes)
+    assert [(b.start, b.count, b.first) for b in cut] == [(b.start, b.count, b.first) for b in expected]
+    assert first._numbers is None and len(cut) > 3
+    for batch, same in zip(cut, expected, strict=True):
+        assert batch._numbers == "i" and batch._items is None  # a view of the packed input
+        arrived = pickle.loads(pickle.dumps(batch, protocol=5))
+        assert list(arrived.items) == list(same.items) and type(arrived.items[0]) is int
+
+
+def test_an_input_that_is_not_all_plain_numbers_is_packed_batch_by_batch():
+    data = list(range(3000))
+    data[2000] = True  # one bool: the whole input cannot travel as numbers, its other batches can
+    batcher = plan.Batcher(data)
+    assert batcher.numbers_likely()  # the first and last items look right
+    batcher.pack_numbers()
+    batches = [batcher.take(1000) for _ in range(3)]
+    assert [b._items is not None for b in batches] == [True, True, True]  # slices, as before
+    assert batches[2].items[0] is True
+    assert not plan.Batcher([2**40] * 1000).numbers_likely()  # its first items already fail
+
+
 def test_nothing_open_means_nothing_to_cut():
     assert plan.open_ranges(3, [0, 1, 2]) == []
     assert plan.Batcher(range(3), []).take(5) is None

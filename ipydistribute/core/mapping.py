@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from distributed import Future
 
-from . import identity, plan
+from . import identity, on_scheduler, plan
 from .errors import SpecError, shorten
 from .kept import KeptResults
 from .reduction import TreeReduction
@@ -45,6 +45,9 @@ REDUCE_TASK_BYTES = 16 << 20
 #: them in for seconds, and a stop waited for that before it could cancel them.
 SUBMIT_CHUNK = 1000
 IN_FLIGHT_AT_MOST = 4000
+#: How long packing the input waits for the probe's tasks to leave the kernel (the scheduler here
+#: takes 1-3 ms; queued behind other work, they may take longer, and the packing goes ahead).
+PROBE_SEND_SECONDS = 0.02
 
 
 class Driver(Protocol):
@@ -216,8 +219,14 @@ class MapSubmission:
         futures = self._submit_leaves(first)
         # A second wave of the same size keeps every thread busy while the timing comes back
         # (slow items would otherwise leave the workers idle for a round trip).
+        second: list[Future] = []
         if batcher.remaining is not None and batcher.remaining >= 4 * size * len(first):
-            self._submit_leaves([b for b in (self._take(batcher, size) for _ in first) if b is not None])
+            second = self._submit_leaves([b for b in (self._take(batcher, size) for _ in first) if b is not None])
+        if batcher.numbers_likely():
+            # Packed while the probe runs (the workers need nothing from the kernel meanwhile),
+            # once its tasks are on their way: the packing holds the GIL for milliseconds.
+            on_scheduler.wait_until_sent(self.submitter.client, futures + second, PROBE_SEND_SECONDS)
+            batcher.pack_numbers()
         finished, finished_batches = [], []
         for future, batch in zip(futures, first):
             while not future.done():

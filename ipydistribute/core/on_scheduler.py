@@ -14,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import inspect
 import pickle
+import time
 from collections.abc import Callable
 from typing import Any
 
-from distributed import Client, Scheduler
+from distributed import Client, Future, Scheduler
 from distributed.core import Status
 
 #: Seconds a call on an in-process scheduler may take before it fails (the view asks small things).
@@ -68,3 +69,31 @@ def _on_loop(scheduler: Scheduler, function: Callable[..., Any], **kwargs: Any) 
         return pickle.loads(pickle.dumps(value))
 
     return asyncio.run_coroutine_threadsafe(on_loop(), scheduler.loop.asyncio_loop).result(IN_PROCESS_TIMEOUT)
+
+
+def wait_until_sent(client: Client, futures: list[Future], seconds: float) -> None:
+    """Wait (at most ``seconds``) until these tasks have left this process: sent to their
+    workers by the scheduler when it runs here, else written to the scheduler by the client.
+    Work that holds this process's GIL for milliseconds (packing a large input) then delays
+    nothing those tasks need."""
+    scheduler = in_process_scheduler(client)
+    deadline = time.monotonic() + seconds
+    while not _sent(client, scheduler, futures) and time.monotonic() < deadline:
+        time.sleep(0.0002)  # lets the event loop take the GIL
+
+
+def _sent(client: Client, scheduler: Scheduler | None, futures: list[Future]) -> bool:
+    if scheduler is None:
+        comm = client.scheduler_comm
+        return comm is None or not comm.buffer
+    for future in futures:  # read from this thread: single lookups, no iteration of the loop's dicts
+        if future.done():
+            continue
+        task = scheduler.tasks.get(future.key)
+        worker = task.processing_on if task is not None else None
+        if worker is None:
+            return False
+        stream = scheduler.stream_comms.get(worker.address)
+        if stream is not None and stream.buffer:
+            return False
+    return True

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
 
+from . import number_lists
 from .errors import SpecError
 from .wire import Batch
 
@@ -114,6 +115,18 @@ class Batcher:
         self._ranges = list(ranges) if ranges is not None else None
         self.position = self._ranges[0][0] if self._ranges else 0
         self.exhausted = self._ranges == []
+        self._numbers: tuple[str, memoryview] | None = None  # the whole input as machine numbers
+
+    def numbers_likely(self) -> bool:
+        """Whether the input looks like plain numbers that :meth:`pack_numbers` would pack."""
+        return self._sequence is not None and number_lists.likely(self._sequence)
+
+    def pack_numbers(self) -> None:
+        """Pack the whole input at once if it is plain numbers (core/number_lists.py): batches
+        taken after are views of it, whatever their sizes, so the packing need not wait for
+        them to be known (the run packs while its timing probe runs)."""
+        if self._sequence is not None:
+            self._numbers = number_lists.pack(self._sequence)
 
     @property
     def remaining(self) -> int | None:
@@ -130,22 +143,35 @@ class Batcher:
             self.position = max(self.position, start)
         if self._sequence is not None:
             stop = self.position + size if end is None else min(self.position + size, end)
-            chunk: Any = self._sequence[self.position : stop]
+            if self._numbers is not None:
+                batch = self._packed(stop)
+            else:
+                batch = Batch(self.position, self._sequence[self.position : stop])
         else:
             assert self._iterator is not None
-            chunk = list(islice(self._iterator, size))
-        if not len(chunk):
+            batch = Batch(self.position, list(islice(self._iterator, size)))
+        if not batch.count:
             self.exhausted = True
             return None
-        batch = Batch(self.position, chunk)
-        self.position += len(chunk)
+        self.position += batch.count
         if self._ranges is not None:
             if self.position >= self._ranges[0][1]:
                 self._ranges.pop(0)
             self.exhausted = not self._ranges
-        elif len(chunk) < size:
+        elif batch.count < size:
             self.exhausted = True
         return batch
+
+    def _packed(self, stop: int) -> Batch:
+        """Items up to ``stop`` as a view of the packed input."""
+        assert self._numbers is not None and self._sequence is not None
+        code, records = self._numbers
+        start, stop = self.position, min(stop, len(self._sequence))
+        if stop <= start:
+            return Batch(start, [])
+        width = number_lists.width(code)
+        return Batch(start, None, stop - start, records[start * width : stop * width], numbers=code,
+                     first=self._sequence[start])
 
 
 def open_ranges(length: int, done: Iterable[int]) -> list[tuple[int, int]]:

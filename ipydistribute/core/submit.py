@@ -90,7 +90,7 @@ class Submitter:
             futures = self.client.map(run_batch, batches, key=keys, payload=self._payload_ref,
                                       **self._task_options())
         for future, batch in zip(futures, batches):
-            self.ledger.add(future.key, role, batch.start, batch.count, batch.items[0] if batch.count else None)
+            self.ledger.add(future.key, role, batch.start, batch.count, batch.first)
         self._hold(futures)
         self._track(futures)
         return futures

@@ -130,14 +130,15 @@ class Batch:
     either.
     """
 
-    __slots__ = ("start", "count", "probe", "_items", "_blob", "_numbers")
+    __slots__ = ("start", "count", "probe", "first", "_items", "_blob", "_numbers")
 
     def __init__(self, start: int, items: Sequence[Any] | None, count: int | None = None,
-                 blob: Any = None, probe: bool = False, numbers: str | None = None):
+                 blob: Any = None, probe: bool = False, numbers: str | None = None, first: Any = None):
         self.start = start
+        self.first = items[0] if items is not None and len(items) else first  # for the kernel's ledger
         self._items = items
         self._blob = blob
-        self._numbers = numbers  # the typecode when the blob holds machine numbers, else None (pickle)
+        self._numbers = numbers  # the typecode when the blob holds machine numbers, else None (a pickle)
         self.count = len(items) if items is not None else (count or 0)
         self.probe = probe  # its timing is sent to the kernel as an event, ahead of its result
 
@@ -148,7 +149,7 @@ class Batch:
     def items(self) -> Sequence[Any]:
         if self._items is None:
             if self._numbers is not None:
-                self._items = number_lists.unpack(self._numbers, self._blob, self.count)
+                self._items = number_lists.unpack(self._numbers, self._blob)
             else:
                 self._items = pickle.loads(self._blob or b"")
             self._blob = None
@@ -176,6 +177,8 @@ class Batch:
         if isinstance(protocol, int) and protocol >= 5 and len(blob) >= OUT_OF_BAND_BYTES:
             # Out of band: Dask sends it as its own frame, neither copied into nor scanned with the graph.
             blob = pickle.PickleBuffer(blob)
+        elif isinstance(blob, memoryview):  # a view of numbers packed for the whole input
+            blob = bytes(blob)
         return (_packed_batch, (self.start, self.count, blob, self.probe, self._numbers))
 
 
