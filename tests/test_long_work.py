@@ -161,3 +161,31 @@ def test_checkpoint_with_skipped_items_stores_the_others_and_resumes_in_order(ip
     assert run.result() == first and run.ledger.tasks_submitted == 2  # only the two failed items
     assert "10 of 12 items were stored" in capsys.readouterr().out
     assert sorted(run.as_completed()) == [(x, x * 2) for x in range(12) if x not in (3, 7)]
+
+
+def test_a_long_list_of_numbers_sends_its_first_round_before_the_rest_is_packed(ip: Any, monkeypatch: Any):
+    from ipydistribute.core import number_lists, submit
+
+    monkeypatch.setattr(number_lists, "_PIECE", 10_000)
+    monkeypatch.setattr(mapping, "PIPELINED_PACKING", 50_000)
+    events: list[tuple[str, int]] = []  # ("piece", items packed after it) / ("call", batches in it)
+    packing, submitting = number_lists.Packer.pack_piece, submit.Submitter.batches
+
+    def pack_piece(self: Any) -> bool:
+        packed = packing(self)
+        events.append(("piece", self.packed))
+        return packed
+
+    def batches(self: Any, batches: list[Any], role: Any = "map") -> Any:
+        assert all(batch._items is None and batch._numbers == "i" for batch in batches)  # views of the packed list
+        events.append(("call", len(batches)))
+        return submitting(self, batches, role)
+
+    monkeypatch.setattr(number_lists.Packer, "pack_piece", pack_piece)
+    monkeypatch.setattr(submit.Submitter, "batches", batches)
+    ip.user_ns["data"] = data = list(range(300_000))
+    assert ip.run_cell_magic("distribute", "x in data --batch 20000 --view none", "x * 3") == [3 * x for x in data]
+    first = events.index(next(event for event in events if event[0] == "call"))
+    packed_before = max([n for kind, n in events[:first] if kind == "piece"], default=0)
+    assert packed_before < len(data) and ("piece", len(data)) in events[first:]  # the rest packed after
+    assert sum(n for kind, n in events if kind == "call") == 15

@@ -179,15 +179,14 @@ def _cut(batcher: plan.Batcher, sizes: list[int]) -> list:
 
 
 @pytest.mark.parametrize("ranges", [None, [(3, 700), (900, 2000), (2500, 3000)]])
-def test_an_input_of_plain_numbers_packed_once_is_cut_into_views_of_it(ranges):
+def test_an_input_of_plain_numbers_packed_front_to_back_is_cut_into_views_of_it(ranges):
     import pickle
 
     data = [i * 37 - 50_000 for i in range(3000)]
     packed, plain = plan.Batcher(data, ranges), plan.Batcher(data, ranges)
     first = packed.take(100)  # taken before the packing, as the probe's batches are
     plain.take(100)
-    assert packed.numbers_likely()
-    packed.pack_numbers()
+    assert packed.start_packing()
     sizes = [7, 700, 1, 5000, 300]
     cut, expected = _cut(packed, sizes), _cut(plain, sizes)
     assert [(b.start, b.count, b.first) for b in cut] == [(b.start, b.count, b.first) for b in expected]
@@ -198,16 +197,18 @@ def test_an_input_of_plain_numbers_packed_once_is_cut_into_views_of_it(ranges):
         assert list(arrived.items) == list(same.items) and type(arrived.items[0]) is int
 
 
-def test_an_input_that_is_not_all_plain_numbers_is_packed_batch_by_batch():
+def test_packing_stops_at_the_first_piece_that_is_not_all_plain_numbers(monkeypatch):
+    from ipydistribute.core import number_lists
+
+    monkeypatch.setattr(number_lists, "_PIECE", 1000)
     data = list(range(3000))
-    data[2000] = True  # one bool: the whole input cannot travel as numbers, its other batches can
+    data[2500] = True  # a bool: the piece holding it cannot travel as numbers, those before can
     batcher = plan.Batcher(data)
-    assert batcher.numbers_likely()  # the first and last items look right
-    batcher.pack_numbers()
+    assert batcher.start_packing()  # the first and last items look right
     batches = [batcher.take(1000) for _ in range(3)]
-    assert [b._items is not None for b in batches] == [True, True, True]  # slices, as before
-    assert batches[2].items[0] is True
-    assert not plan.Batcher([2**40] * 1000).numbers_likely()  # its first items already fail
+    assert [b._items is None for b in batches] == [True, True, False]  # views, views, a slice as before
+    assert batches[2].items[500] is True and batcher.left_to_pack == 0
+    assert not plan.Batcher([2**40] * 1000).start_packing()  # its first items already fail
 
 
 def test_nothing_open_means_nothing_to_cut():

@@ -48,6 +48,9 @@ IN_FLIGHT_AT_MOST = 4000
 #: How long packing the input waits for the probe's tasks to leave the kernel (the scheduler here
 #: takes 1-3 ms; queued behind other work, they may take longer, and the packing goes ahead).
 PROBE_SEND_SECONDS = 0.02
+#: Items left to pack as numbers (about 10 ns each) beyond which the first round of batches leaves
+#: first, its dispatch waited for (about 2 ms), and the rest is packed while it runs.
+PIPELINED_PACKING = 200_000
 
 
 class Driver(Protocol):
@@ -114,14 +117,19 @@ class MapSubmission:
                 if seconds is not None and batcher.remaining:
                     planned = plan.tapered_sizes(batcher.remaining, size, threads, seconds)
         self.batch_size = size
+        batcher.start_packing()  # (begun during the probe, if there was one)
         sizes = itertools.chain(planned, itertools.repeat(size))
         if self.tree is not None and batcher.remaining is not None:
             self._leaves = self.submitter.map_tasks + (len(planned) or -(-batcher.remaining // size))
             # Decided once, before the leaves go: a run's shape does not hang on which task ends first.
             self.tree.home = self._folds_at_home()
             self._set_fan_in()
+        # With much left to pack, the first round leaves before the rest is packed.
+        first_round = threads if batcher.left_to_pack > PIPELINED_PACKING else 0
         while not self.driver.stopped.is_set():
             room = min(self._wait_for_room(), SUBMIT_CHUNK)
+            if first_round:
+                room = min(room, first_round)
             if room == 0:
                 continue
             batches: list[Batch] = []
@@ -132,7 +140,10 @@ class MapSubmission:
                 batches.append(batch)
             if not batches:
                 return
-            self._submit_leaves(batches)
+            futures = self._submit_leaves(batches)
+            if first_round:  # their dispatch needs the GIL that packing the rest takes
+                first_round = 0
+                on_scheduler.wait_until_sent(self.submitter.client, futures, PROBE_SEND_SECONDS)
 
     def _submit_leaves(self, batches: list[Batch]) -> list[Future]:
         """Submit map batches and, with a reducer, lay them into the tree as its next leaves."""
@@ -222,11 +233,12 @@ class MapSubmission:
         second: list[Future] = []
         if batcher.remaining is not None and batcher.remaining >= 4 * size * len(first):
             second = self._submit_leaves([b for b in (self._take(batcher, size) for _ in first) if b is not None])
-        if batcher.numbers_likely():
-            # Packed while the probe runs (the workers need nothing from the kernel meanwhile),
-            # once its tasks are on their way: the packing holds the GIL for milliseconds.
+        if batcher.start_packing():
+            # Plain numbers are packed while the probe runs (the workers need nothing from the
+            # kernel meanwhile), once its tasks are on their way: each piece holds the GIL 1 ms.
             on_scheduler.wait_until_sent(self.submitter.client, futures + second, PROBE_SEND_SECONDS)
-            batcher.pack_numbers()
+            while not all(future.done() for future in futures) and batcher.pack_piece():
+                pass
         finished, finished_batches = [], []
         for future, batch in zip(futures, first):
             while not future.done():

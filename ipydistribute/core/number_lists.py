@@ -13,7 +13,8 @@ float as a 9-byte one. A list whose length and tags are exactly ``n`` such recor
 plain numbers, and NumPy copies the values out of the records.
 
 The values have a fixed width, so the items of any batch are a slice of them: a run packs its
-whole input once, while its timing probe runs, before it knows the batch sizes.
+input front to back (:class:`Packer`) while its timing probe runs, before it knows the batch
+sizes, and its first batches leave while the rest is packed.
 """
 
 from __future__ import annotations
@@ -52,18 +53,49 @@ def pack(items: Sequence[Any]) -> tuple[str, memoryview] | None:
     the values as bytes, item ``i`` at ``values[i * width(typecode):]``."""
     if not likely(items):
         return None
-    assert isinstance(items, (list, tuple))
-    code = _FORM_OF_TYPE[type(items[0])]
-    dtype = _FORMS[code][2]
-    values = np.empty(len(items), dtype=dtype)
-    for start in range(0, len(items), _PIECE):
-        piece = items[start : start + _PIECE]
-        records = _records(piece, code)
+    packer = Packer(items)
+    values = packer.view(0, len(items))
+    return None if values is None else (packer.code, values)
+
+
+class Packer:
+    """Packs a long list of plain numbers front to back, a piece at a time, so that the batches
+    at its front can leave while the rest is packed; :meth:`view` packs what a batch needs."""
+
+    def __init__(self, items: Sequence[Any]):
+        assert isinstance(items, (list, tuple)) and likely(items)
+        self.items = items
+        self.code = _FORM_OF_TYPE[type(items[0])]
+        self._values = np.empty(len(items), dtype=_FORMS[self.code][2])
+        self.packed = 0  # items packed, from the front
+        self.failed = False  # an item that is no plain number of the first one's kind came up
+
+    @property
+    def done(self) -> bool:
+        return self.failed or self.packed >= len(self.items)
+
+    def pack_piece(self) -> bool:
+        """Pack the next piece of the list; False once nothing more can be packed."""
+        if self.done:
+            return False
+        start = self.packed
+        piece = self.items[start : start + _PIECE]
+        records = _records(piece, self.code)  # type: ignore[arg-type]
         if records is None:
-            return None
-        values[start : start + len(piece)] = np.ndarray((len(piece),), dtype=dtype, buffer=records, offset=1,
-                                                         strides=(_FORMS[code][1],))
-    return code, values.data.cast("B")
+            self.failed = True
+            return False
+        _, record, dtype = _FORMS[self.code]
+        self._values[start : start + len(piece)] = np.ndarray((len(piece),), dtype=dtype, buffer=records,
+                                                                offset=1, strides=(record,))
+        self.packed += len(piece)
+        return True
+
+    def view(self, start: int, stop: int) -> memoryview | None:
+        """The values of items ``start`` to ``stop`` as bytes (packed first if need be), or
+        None if an item before ``stop`` is not a plain number."""
+        while self.packed < stop and self.pack_piece():
+            pass
+        return self._values[start:stop].data.cast("B") if self.packed >= stop else None
 
 
 def _records(items: list[Any] | tuple[Any, ...], code: str) -> memoryview | None:

@@ -115,18 +115,24 @@ class Batcher:
         self._ranges = list(ranges) if ranges is not None else None
         self.position = self._ranges[0][0] if self._ranges else 0
         self.exhausted = self._ranges == []
-        self._numbers: tuple[str, memoryview] | None = None  # the whole input as machine numbers
+        self._packer: number_lists.Packer | None = None  # the input as machine numbers, front to back
 
-    def numbers_likely(self) -> bool:
-        """Whether the input looks like plain numbers that :meth:`pack_numbers` would pack."""
-        return self._sequence is not None and number_lists.likely(self._sequence)
+    def start_packing(self) -> bool:
+        """Pack the input as machine numbers from here on if it looks like plain numbers
+        (core/number_lists.py): batches taken after are views of the packed values, whatever
+        their sizes, so packing need not wait for them to be known."""
+        if self._packer is None and self._sequence is not None and number_lists.likely(self._sequence):
+            self._packer = number_lists.Packer(self._sequence)
+        return self._packer is not None
 
-    def pack_numbers(self) -> None:
-        """Pack the whole input at once if it is plain numbers (core/number_lists.py): batches
-        taken after are views of it, whatever their sizes, so the packing need not wait for
-        them to be known (the run packs while its timing probe runs)."""
-        if self._sequence is not None:
-            self._numbers = number_lists.pack(self._sequence)
+    def pack_piece(self) -> bool:
+        """Pack the next piece of the input ahead of the batches; False when nothing is left."""
+        return self._packer is not None and self._packer.pack_piece()
+
+    @property
+    def left_to_pack(self) -> int:
+        """Items of the input still to be packed as numbers (0 when it is not packed so)."""
+        return 0 if self._packer is None or self._packer.done else len(self._packer.items) - self._packer.packed
 
     @property
     def remaining(self) -> int | None:
@@ -143,10 +149,7 @@ class Batcher:
             self.position = max(self.position, start)
         if self._sequence is not None:
             stop = self.position + size if end is None else min(self.position + size, end)
-            if self._numbers is not None:
-                batch = self._packed(stop)
-            else:
-                batch = Batch(self.position, self._sequence[self.position : stop])
+            batch = self._packed(stop) or Batch(self.position, self._sequence[self.position : stop])
         else:
             assert self._iterator is not None
             batch = Batch(self.position, list(islice(self._iterator, size)))
@@ -162,16 +165,15 @@ class Batcher:
             self.exhausted = True
         return batch
 
-    def _packed(self, stop: int) -> Batch:
-        """Items up to ``stop`` as a view of the packed input."""
-        assert self._numbers is not None and self._sequence is not None
-        code, records = self._numbers
+    def _packed(self, stop: int) -> Batch | None:
+        """Items up to ``stop`` as a view of the packed input (None if they cannot be)."""
+        if self._packer is None:
+            return None
         start, stop = self.position, min(stop, len(self._sequence))
-        if stop <= start:
-            return Batch(start, [])
-        width = number_lists.width(code)
-        return Batch(start, None, stop - start, records[start * width : stop * width], numbers=code,
-                     first=self._sequence[start])
+        values = self._packer.view(start, stop) if stop > start else None
+        if values is None:
+            return None
+        return Batch(start, None, stop - start, values, numbers=self._packer.code, first=self._sequence[start])
 
 
 def open_ranges(length: int, done: Iterable[int]) -> list[tuple[int, int]]:
