@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from dask.sizeof import sizeof
 
-from ipydistribute.core import wire
+from ipydistribute.core import task, wire
 from ipydistribute.core.cellfunc import CellCode
 from ipydistribute.core.cluster_snapshot import worker_row
-from ipydistribute.core.errors import ItemFailure
+from ipydistribute.core.errors import ItemError, ItemFailure
 from ipydistribute.core.keys import new_token, parse_key, task_key
 from ipydistribute.core.monitor import Bar, GroupSnapshot, Snapshot
 from ipydistribute.core.options import RunOptions
@@ -194,6 +194,24 @@ def test_run_batch_collects_failures_in_place_with_their_index():
     assert result.values[0] == 10 and result.values[2] == 5
     failure = result.values[1]
     assert isinstance(failure, ItemFailure) and failure.index == 1 and failure.exc_type == "ZeroDivisionError"
+
+
+@pytest.mark.parametrize("items", [list(range(-5_000, 5_000)), Batch(0, list(range(-5_000, 5_000)))])
+def test_a_failure_in_the_one_comprehension_of_a_batch_names_its_item_and_the_cells_line(items):
+    # Runs that end at their first failure make a chunk's values in one comprehension: the
+    # failing item is found from the iterator's position, for lists and for machine numbers.
+    batch = pickle.loads(pickle.dumps(items, protocol=5)) if isinstance(items, Batch) else Batch(0, items)
+    assert type(batch.items).__name__ == ("array" if isinstance(items, Batch) else "list")
+    payload = _payload("10 // (x - 1234)", reduce=sum)
+    assert task._prepare(payload).values_of is not None
+    with pytest.raises(ItemError) as caught:
+        run_batch(batch, payload)
+    failure = caught.value.failure
+    assert (failure.index, failure.item) == (6_234, "1234")
+    rendered = "\n".join(failure.render())
+    assert "line 1" in rendered and "10 // (x - 1234)" in rendered and "ZeroDivisionError" in rendered
+    assert "listcomp" not in rendered and "__ipydistribute" not in rendered and rendered.count("line 1") == 1
+    assert task._prepare(_payload("x", on_error="skip")).values_of is None  # values one by one, as before
 
 
 def test_run_batch_reduces_a_batch_when_the_run_has_a_reducer():

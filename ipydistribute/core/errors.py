@@ -85,11 +85,18 @@ class ItemFailure:
     def from_exception(
         cls, exc: BaseException, index: int | None, item: str, worker: str, skip_files: tuple[str, ...]
     ) -> ItemFailure:
-        frames = [
-            (f.filename, f.lineno or 0, f.name, f.line or "")
-            for f in traceback.extract_tb(exc.__traceback__)
-            if not f.filename.startswith(skip_files)
-        ]
+        from .cellfunc import EXPRESSION_FUNCTION, VALUES_FUNCTION  # (cellfunc imports this module)
+
+        frames = []
+        ours = False  # the frame after the cell's values function is its comprehension: the cell's own
+        for f in traceback.extract_tb(exc.__traceback__):
+            if f.filename.startswith(skip_files):
+                continue
+            if f.name == VALUES_FUNCTION:
+                ours = True
+                continue
+            frames.append((f.filename, f.lineno or 0, EXPRESSION_FUNCTION if ours else f.name, f.line or ""))
+            ours = False
         return cls(
             index=index,
             item=item,
@@ -118,12 +125,14 @@ class ItemFailure:
         return f"{what} on {self.worker}" if self.worker else what
 
     def render(self) -> list[str]:
+        from .cellfunc import EXPRESSION_FUNCTION  # (cellfunc imports this module)
+
         lines = [f"{self.exc_type} in {self.where()}"]
         if self.frames:
             lines.append("Traceback (most recent call last):")
             for filename, lineno, name, line in self.frames:
                 where = f"{filename}, line {lineno}"
-                if name not in ("<module>", "", "__ipydistribute_cell__"):
+                if name not in ("<module>", "", EXPRESSION_FUNCTION):
                     where += f", in {name}"
                 lines.append(f"  {where}")
                 if line:

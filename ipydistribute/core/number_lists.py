@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import marshal
 import sys
+from array import array
 from collections.abc import Sequence
 from typing import Any
 
@@ -118,9 +119,11 @@ def width(code: str) -> int:
 
 def unpack(code: str, values: Any) -> Sequence[Any]:
     """The numbers of :func:`pack`'s values (or a slice of them), read item by item as Python
-    numbers of the same type and value: a view of the bytes where the machine agrees with their
-    layout (little-endian), else a copy."""
-    view = memoryview(values).cast("B")
-    if sys.byteorder == "little" and view.cast(code).itemsize == width(code):  # type: ignore[call-overload]
-        return view.cast(code)  # type: ignore[call-overload,no-any-return]
-    return np.frombuffer(view, dtype=_FORMS[code][2]).tolist()  # type: ignore[no-any-return]
+    numbers of the same type and value: an ``array`` (whose iterator tells its position, which
+    a memoryview's does not), copied from the bytes where the machine agrees with their layout
+    (little-endian), else a list."""
+    numbers = array(code)
+    if sys.byteorder == "little" and numbers.itemsize == width(code):
+        numbers.frombytes(values)
+        return numbers
+    return np.frombuffer(values, dtype=_FORMS[code][2]).tolist()  # type: ignore[no-any-return]

@@ -12,8 +12,9 @@ import builtins
 import os
 import threading
 import time
+from array import array
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
 from typing import Any
 
@@ -60,6 +61,7 @@ class _Prepared:
             cloudpickle.loads(payload.reducer) if payload.reducer is not None else None
         )
         self.run_items = self._item_loop()
+        self.values_of = self._values_function()
 
     def _item_loop(self) -> Callable[[Sequence[Any], int, Callable[[Any], None]], None]:
         """What runs the items of a batch from ``offset`` on, passing each value to ``append``
@@ -80,6 +82,22 @@ class _Prepared:
                 append(call(item))
 
         return loop
+
+    def _values_function(self) -> Callable[[Iterator[Any]], list[Any]] | None:
+        """What makes the values of some items in one C-level loop, when nothing needs them one
+        by one: a one-expression cell as a comprehension, a function through ``map``. Only for
+        runs that end at their first failure (``--on-error raise``, no retries): a failure
+        loses the values made before it in the same call, which such a run drops anyway."""
+        payload = self.payload
+        if payload.on_error != "raise" or payload.retries or payload.seed is not None or payload.store_names:
+            return None
+        if self.func is not None:
+            func = self.func
+            return lambda items: list(map(func, items))
+        cell = self.cell
+        if cell is not None and cell.values is not None:
+            return cell.values_function(self.namespace())  # type: ignore[no-any-return]
+        return None
 
     def _call(self, item: Any) -> Any:
         """Run the cell (or the function) once for ``item``, in a fresh namespace."""
@@ -139,20 +157,42 @@ def _prepare(payload: Payload) -> _Prepared:
 
 class _Cursor:
     """Which item of a batch runs now, without a store per item: the loop appends one value per
-    item in order, so the item running is the one after the values appended since it started."""
+    item in order, so the item running is the one after the values appended since it started;
+    a comprehension appends nothing until it ends, so then the position of the iterator it
+    reads tells (:meth:`follow`)."""
 
-    __slots__ = ("values", "base", "start")
+    __slots__ = ("values", "base", "start", "iterator", "length")
 
     def __init__(self, values: list[Any]):
         self.values = values
         self.base = 0  # len(values) when the loop started at item ``start``
         self.start = 0
+        self.iterator: Iterator[Any] | None = None
+        self.length = 0
 
     def restart(self, start: int) -> None:
-        self.start, self.base = start, len(self.values)
+        self.start, self.base, self.iterator = start, len(self.values), None
+
+    def follow(self, iterator: Iterator[Any], length: int) -> None:
+        """The items from ``start`` on are read from ``iterator`` (over ``length`` items)."""
+        self.iterator, self.length = iterator, length
 
     def offset(self) -> int:
+        if self.iterator is not None:
+            return self.start + _position(self.iterator, self.length) - 1
         return self.start + len(self.values) - self.base
+
+
+def _position(iterator: Iterator[Any], length: int) -> int:
+    """How many items ``iterator`` has given, for the iterators of :data:`_POSITIONED` types."""
+    hint = getattr(iterator, "__length_hint__", None)
+    if hint is not None:
+        return length - int(hint())
+    return int(iterator.__reduce__()[2])  # an array's iterator: (iter, (array,), index)
+
+
+#: Sequences whose iterators tell their position (the length left, or the index for arrays).
+_POSITIONED = (list, tuple, range, array)
 
 
 def _items_of(batch: Batch | BatchResult) -> tuple[int, Sequence[Any]]:
@@ -181,11 +221,18 @@ def run_batch(batch: Batch | BatchResult, payload: Payload) -> BatchResult | Par
     with captured(payload, worker, start, items, cursor), watching(payload, cursor, start, items, worker, run_batch):
         started = time.perf_counter()  # the items' own time: what auto batching sizes tasks by
         offset, count = 0, len(items)
+        values_of = prepared.values_of if isinstance(items, _POSITIONED) else None
         while offset < count:
             stop = count if fold is None else min(count, offset + fold.chunk)
             cursor.restart(offset)
             try:
-                if stop == count:
+                if values_of is not None:
+                    chunk = items if offset == 0 and stop == count else items[offset:stop]
+                    iterator = iter(chunk)
+                    cursor.follow(iterator, len(chunk))
+                    values += values_of(iterator)
+                    offset = stop
+                elif stop == count:
                     prepared.loop_for(start)(items, offset, values.append)
                 else:  # a slice, so the loop stops where the values are folded
                     prepared.loop_for(start + offset)(items[offset:stop], 0, values.append)
