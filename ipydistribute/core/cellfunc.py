@@ -16,7 +16,7 @@ import types
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import SpecError
+from .errors import EXPRESSION_FUNCTION, VALUES_FUNCTION, SpecError
 
 #: Name the item is bound to before the loop target is unpacked from it.
 ITEM_NAME = "__ipydistribute_item__"
@@ -121,11 +121,6 @@ def _split(tree: ast.Module, has_value: bool) -> tuple[ast.Module, ast.Expressio
     return body, ast.Expression(body=last.value)
 
 
-#: Name of the loop function a one-expression cell is compiled into (hidden in tracebacks).
-EXPRESSION_FUNCTION = "__ipydistribute_cell__"
-#: Name of the function that makes a chunk's values in one comprehension (dropped from tracebacks,
-#: and its comprehension's frame shown as the cell's own).
-VALUES_FUNCTION = "__ipydistribute_values__"
 
 
 def _expression_function(value: ast.Expression, target: str | None, filename: str) -> types.CodeType:

@@ -66,6 +66,14 @@ class Replay(Protocol):
         """The line a CellError ends with to say how to debug ``failure`` (None if it cannot be)."""
 
 
+#: Name of the loop function a one-expression cell is compiled into (core/cellfunc.py): its frame
+#: is the cell's own line, shown without the name.
+EXPRESSION_FUNCTION = "__ipydistribute_cell__"
+#: Name of the function that makes a chunk's values in one comprehension: dropped from
+#: tracebacks, and its comprehension's frame shown as the cell's own.
+VALUES_FUNCTION = "__ipydistribute_values__"
+
+
 @dataclass
 class ItemFailure:
     """One item whose code raised on a worker: everything needed to show it, as plain data."""
@@ -85,8 +93,6 @@ class ItemFailure:
     def from_exception(
         cls, exc: BaseException, index: int | None, item: str, worker: str, skip_files: tuple[str, ...]
     ) -> ItemFailure:
-        from .cellfunc import EXPRESSION_FUNCTION, VALUES_FUNCTION  # (cellfunc imports this module)
-
         frames = []
         ours = False  # the frame after the cell's values function is its comprehension: the cell's own
         for f in traceback.extract_tb(exc.__traceback__):
@@ -125,8 +131,6 @@ class ItemFailure:
         return f"{what} on {self.worker}" if self.worker else what
 
     def render(self) -> list[str]:
-        from .cellfunc import EXPRESSION_FUNCTION  # (cellfunc imports this module)
-
         lines = [f"{self.exc_type} in {self.where()}"]
         if self.frames:
             lines.append("Traceback (most recent call last):")
