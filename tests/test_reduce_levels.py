@@ -41,6 +41,35 @@ def test_a_builtin_folds_a_few_small_partials_at_home(client):
     assert _reduce_tasks(run) == 1
 
 
+def test_small_partials_folded_at_home_come_with_their_tasks_ends_not_by_a_gather(client, monkeypatch):
+    from ipydistribute.core import collect
+
+    gathered: list[int] = []
+    gather = collect.Collector._gather
+
+    def counting(self, futures):
+        gathered.append(len(futures))
+        return gather(self, futures)
+
+    monkeypatch.setattr(collect.Collector, "_gather", counting)
+    run = ipydistribute.distribute(abs, range(-10_000, 10_000), reduce=sum, wait=False, name="sentahead")
+    assert run.result() == sum(abs(x) for x in range(-10_000, 10_000))
+    assert _reduce_tasks(run) == 0 and gathered == []
+    # Partials too large to send ahead are gathered (each batch's is a list of its values here).
+    monkeypatch.setattr(mapping.MapSubmission, "_folds_at_home", lambda self: True)
+    run = ipydistribute.distribute(lambda x: [x] * 3, range(20_000), reduce=_concatenated, wait=False,
+                                   name="bigpartials")
+    assert run.result() == [x for x in range(20_000) for _ in range(3)]
+    assert gathered and gathered[-1] == len(run.ledger.entries("map"))
+
+
+def _concatenated(lists):
+    out = []
+    for values in lists:
+        out.extend(values)
+    return out
+
+
 def test_a_reducer_failing_at_home_fails_the_cell_like_a_reduce_task(client, monkeypatch):
     # Batches 0-1 make ints and 2-3 strings: each batch folds, the last fold mixes them.
     monkeypatch.setattr(mapping.MapSubmission, "_folds_at_home", lambda self: True)

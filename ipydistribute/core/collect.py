@@ -110,13 +110,15 @@ class Collector:
 
     # --- at the end ----------------------------------------------------------------------------
 
-    def value(self, mode: Mode, root: Future | None, reducer: bytes | None, home_leaves: list[Future]) -> Any:
-        """The run's value; a reduction's from its root, or from ``home_leaves`` folded here."""
+    def value(self, mode: Mode, root: Future | None, reducer: bytes | None, home_leaves: list[Future],
+              sent: dict[int, bytes]) -> Any:
+        """The run's value; a reduction's from its root, or from ``home_leaves`` folded here (their
+        partials taken from ``sent``, by batch start, where the workers sent them ahead)."""
         if mode == "all":
             results = self.submitter.client.gather(self.submitter.map_futures)
             return {r.worker: r.values[0] for r in results}
         if reducer is not None:
-            return self._reduced(root, reducer, home_leaves)
+            return self._reduced(root, reducer, home_leaves, sent)
         if self.options.keep:
             lengths = [e.count for e in self.ledger.entries("map")]
             client = self.submitter.client
@@ -137,9 +139,9 @@ class Collector:
             return values[0] if values else None
         return values
 
-    def _reduced(self, root: Future | None, reducer: bytes, home_leaves: list[Future]) -> Any:
+    def _reduced(self, root: Future | None, reducer: bytes, home_leaves: list[Future], sent: dict[int, bytes]) -> Any:
         if home_leaves:
-            partial = self._folded_at_home(home_leaves)
+            partial = self._folded_at_home(home_leaves, sent)
         elif root is None:  # no items at all
             return _reduce_empty(reducer)
         elif self.options.keep:
@@ -155,9 +157,14 @@ class Collector:
             return _reduce_empty(reducer)
         return partial.value
 
-    def _folded_at_home(self, leaves: list[Future]) -> Partial:
-        """The last fold of a few small partials, in the kernel (core/reduction.py)."""
-        partials: list[Partial] = self._gather(leaves)
+    def _folded_at_home(self, leaves: list[Future], sent: dict[int, bytes]) -> Partial:
+        """The last fold of a few small partials, in the kernel (core/reduction.py): those the
+        workers sent ahead are here already, the others are gathered."""
+        starts = [self.ledger.get(leaf.key).start for leaf in leaves]  # type: ignore[union-attr]
+        missing = [leaf for leaf, start in zip(leaves, starts) if start not in sent]
+        gathered = iter(self._gather(missing) if missing else [])
+        partials: list[Partial] = [cloudpickle.loads(sent[start]) if start in sent else next(gathered)
+                                   for start in starts]
         total = sum(int(sizeof(partial)) for partial in partials)
         if total > self._limit:
             raise self._too_large(total)

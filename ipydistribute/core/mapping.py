@@ -154,10 +154,19 @@ class MapSubmission:
 
     def _take(self, batcher: plan.Batcher, size: int) -> Batch | None:
         try:
-            return batcher.take(size)
+            batch = batcher.take(size)
         except Exception as exc:
             raise SpecError(f"the iterable raised after {batcher.position:,} items: {type(exc).__name__}: "
                             f"{shorten(str(exc), 200)}; nothing was stored") from exc
+        if batch is not None and self.tree is not None and self.tree.home:
+            batch.sends_partial = True  # the kernel folds it: sent ahead, no gather after the last task
+        return batch
+
+    def _probe_batch(self, batcher: plan.Batcher, size: int) -> Batch | None:
+        batch = self._take(batcher, size)
+        if batch is not None and self.tree is not None:
+            batch.sends_partial = True  # the kernel may fold it: the probe decides
+        return batch
 
     def _wait_for_room(self) -> int:
         """Wait until fewer tasks than the bound are in flight (the run's own bound, else
@@ -222,7 +231,7 @@ class MapSubmission:
         """Run and time a few items per thread; returns seconds per item (None if none finished)."""
         threads = self.driver.threads
         size = plan.probe_size(batcher.remaining, threads)
-        first = [b for b in (self._take(batcher, size) for _ in range(max(1, threads))) if b is not None]
+        first = [b for b in (self._probe_batch(batcher, size) for _ in range(max(1, threads))) if b is not None]
         for batch in first:
             batch.probe = True
         if not first:
@@ -232,7 +241,8 @@ class MapSubmission:
         # (slow items would otherwise leave the workers idle for a round trip).
         second: list[Future] = []
         if batcher.remaining is not None and batcher.remaining >= 4 * size * len(first):
-            second = self._submit_leaves([b for b in (self._take(batcher, size) for _ in first) if b is not None])
+            wave = [b for b in (self._probe_batch(batcher, size) for _ in first) if b is not None]
+            second = self._submit_leaves(wave)
         if batcher.start_packing():
             # Plain numbers are packed while the probe runs (the workers need nothing from the
             # kernel meanwhile), once its tasks are on their way: each piece holds the GIL 1 ms.

@@ -245,7 +245,8 @@ class Run:
             try:
                 self.value = self.collector.value(self.mode, self.tree.root if self.tree is not None else None,
                                                   self.payload.reducer,
-                                                  self.tree.home_leaves if self.tree is not None else [])
+                                                  self.tree.home_leaves if self.tree is not None else [],
+                                                  self._inbox.partials)
             except ItemError as exc:  # the reducer, folding the last partials at home
                 raise self._cell_error(exc.failure) from None
             if self.failures:  # skipped or collected: for %debug and .rerun()

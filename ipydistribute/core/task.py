@@ -39,6 +39,9 @@ _SKIP_FRAMES = (_ENGINE_DIR,)
 _FAILURES_KEPT = 10  # failures a partial carries up the reduction tree; the rest are counted
 _FOLD_BYTES = 16 << 20  # values a reducing batch holds before folding them
 _FOLD_MAX = 4096  # items per fold at most
+#: Partials at most this large go to the kernel ahead of their task's end (sums, counts; the
+#: scheduler keeps a log of events, so larger ones are fetched as results are).
+SENT_PARTIAL_BYTES = 4096
 
 
 class _Prepared:
@@ -259,13 +262,27 @@ def run_batch(batch: Batch | BatchResult, payload: Payload) -> BatchResult | Par
         # Raised outside the except block: Dask pickles an exception's __context__ (tblib), and the
         # user's exception may not pickle; the failure already carries it as plain data.
         raise error
+    result = BatchResult(start, values, failures, elapsed, worker) if fold is None else \
+        Partial(values[0] if values else NOTHING, fold.count, failures[:_FAILURES_KEPT], len(failures), elapsed)
+    if isinstance(batch, Batch):
+        _send_ahead(batch, payload, result)
+    return result
+
+
+def _send_ahead(batch: Batch, payload: Payload, result: BatchResult | Partial) -> None:
+    """What the kernel needs before the batch's result comes home, as an event that reaches it
+    before the task's end: a probe's timing, and a small partial the kernel folds itself
+    (core/reduction.py: no gather after the last task)."""
     dask_worker = current_worker()
-    if isinstance(batch, Batch) and batch.probe and payload.topic and dask_worker is not None:
-        dask_worker.log_event(payload.topic, {"token": payload.token, "timing": (start, elapsed, len(items))})
-    if fold is None:
-        return BatchResult(start, values, failures, elapsed, worker)
-    value = values[0] if values else NOTHING
-    return Partial(value, fold.count, failures[:_FAILURES_KEPT], len(failures), elapsed)
+    if not payload.topic or dask_worker is None:
+        return
+    msg: dict[str, Any] = {"token": payload.token}
+    if batch.probe:
+        msg["timing"] = (batch.start, result.elapsed, len(batch))
+    if batch.sends_partial and isinstance(result, Partial) and sizeof(result) <= SENT_PARTIAL_BYTES:
+        msg["partial"] = (batch.start, cloudpickle.dumps(result))
+    if len(msg) > 1:
+        dask_worker.log_event(payload.topic, msg)
 
 
 class _Fold:

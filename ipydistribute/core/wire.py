@@ -130,10 +130,11 @@ class Batch:
     either.
     """
 
-    __slots__ = ("start", "count", "probe", "first", "_items", "_blob", "_numbers")
+    __slots__ = ("start", "count", "probe", "sends_partial", "first", "_items", "_blob", "_numbers")
 
     def __init__(self, start: int, items: Sequence[Any] | None, count: int | None = None,
-                 blob: Any = None, probe: bool = False, numbers: str | None = None, first: Any = None):
+                 blob: Any = None, probe: bool = False, numbers: str | None = None, first: Any = None,
+                 sends_partial: bool = False):
         self.start = start
         self.first = items[0] if items is not None and len(items) else first  # for the kernel's ledger
         self._items = items
@@ -141,6 +142,8 @@ class Batch:
         self._numbers = numbers  # the typecode when the blob holds machine numbers, else None (a pickle)
         self.count = len(items) if items is not None else (count or 0)
         self.probe = probe  # its timing is sent to the kernel as an event, ahead of its result
+        # its partial too, when small (the kernel folds the run's few partials itself)
+        self.sends_partial = sends_partial
 
     def __len__(self) -> int:
         return self.count
@@ -171,7 +174,7 @@ class Batch:
         if handed is not None and len(blob) >= OUT_OF_BAND_BYTES:
             # For a scheduler in this process: a handle to the packed items, not a copy of them.
             handle = id(blob)  # the registry keeps the blob, so the id stays its own
-            _HANDED[handle] = (self.start, self.count, blob, self.probe, self._numbers)
+            _HANDED[handle] = (self.start, self.count, blob, self.probe, self._numbers, self.sends_partial)
             handed.append(handle)
             return (_handed_batch, (handle,))
         if isinstance(protocol, int) and protocol >= 5 and len(blob) >= OUT_OF_BAND_BYTES:
@@ -179,11 +182,12 @@ class Batch:
             blob = pickle.PickleBuffer(blob)
         elif isinstance(blob, memoryview):  # a view of numbers packed for the whole input
             blob = bytes(blob)
-        return (_packed_batch, (self.start, self.count, blob, self.probe, self._numbers))
+        return (_packed_batch, (self.start, self.count, blob, self.probe, self._numbers, self.sends_partial))
 
 
-def _packed_batch(start: int, count: int, blob: Any, probe: bool = False, numbers: str | None = None) -> Batch:
-    return Batch(start, None, count, blob, probe, numbers)
+def _packed_batch(start: int, count: int, blob: Any, probe: bool = False, numbers: str | None = None,
+                  sends_partial: bool = False) -> Batch:
+    return Batch(start, None, count, blob, probe, numbers, sends_partial=sends_partial)
 
 
 # Large batches handed to a scheduler that runs in this process (the embedded cluster's). The
@@ -191,7 +195,7 @@ def _packed_batch(start: int, count: int, blob: Any, probe: bool = False, number
 # scheduler in the kernel's own process, 1,000,000 shipped ints crossed as 4.9 MB written and read
 # again by the kernel's event loop. Handed over, the scheduler gets the kernel's own packed bytes
 # (and sends them on to the workers as before; it keeps them to send again if a worker dies).
-_HANDED: dict[int, tuple[int, int, Any, bool, str | None]] = {}  # handle -> _packed_batch's arguments
+_HANDED: dict[int, tuple[int, int, Any, bool, str | None, bool]] = {}  # handle -> _packed_batch's arguments
 _handing = threading.local()  # .handles: the handles this thread has handed out, while it hands
 
 
