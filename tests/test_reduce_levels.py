@@ -57,9 +57,9 @@ def test_small_partials_folded_at_home_come_with_their_tasks_ends_not_by_a_gathe
     assert _reduce_tasks(run) == 0 and gathered == []
     # Partials too large to send ahead are gathered (each batch's is a list of its values here).
     monkeypatch.setattr(mapping.MapSubmission, "_folds_at_home", lambda self: True)
-    run = ipydistribute.distribute(lambda x: [x] * 3, range(20_000), reduce=_concatenated, wait=False,
+    run = ipydistribute.distribute(lambda x: [x] * 30, range(20_000), reduce=_concatenated, wait=False,
                                    name="bigpartials")
-    assert run.result() == [x for x in range(20_000) for _ in range(3)]
+    assert run.result() == [x for x in range(20_000) for _ in range(30)]
     assert gathered and gathered[-1] == len(run.ledger.entries("map"))
 
 
@@ -68,6 +68,25 @@ def _concatenated(lists):
     for values in lists:
         out.extend(values)
     return out
+
+
+def test_the_small_values_of_a_run_of_few_tasks_come_with_their_tasks_ends(client, monkeypatch):
+    from ipydistribute.core import collect
+
+    gathered: list[int] = []
+    gather = collect.Collector._gather
+
+    def counting(self, futures):
+        gathered.append(len(futures))
+        return gather(self, futures)
+
+    monkeypatch.setattr(collect.Collector, "_gather", counting)
+    assert ipydistribute.distribute(abs, range(-50, 50)) == [abs(x) for x in range(-50, 50)]
+    assert ipydistribute.distribute(abs, range(-50, 50), batch=10) == [abs(x) for x in range(-50, 50)]
+    assert gathered == []
+    # Values too large to send ahead are fetched as before.
+    assert ipydistribute.distribute(lambda x: bytes(20_000), range(8), batch=2) == [bytes(20_000)] * 8
+    assert sum(gathered) == 4
 
 
 def test_a_reducer_failing_at_home_fails_the_cell_like_a_reduce_task(client, monkeypatch):

@@ -53,6 +53,9 @@ class Collector:
         self._salvaged: dict[Hashable, BatchResult] = {}  # --keep: results whose worker restarted
         self.checkpoint = checkpoint  # where values are stored as they come home, and what was stored
         self._while_slow = while_slow  # called while a fetch waits (raises when the run is lost)
+        #: batch start -> pickled result, sent by the workers ahead of their tasks' ends (the run's
+        #: inbox, core/events.py)
+        self.sent: dict[int, bytes] = {}
 
     # --- while the run goes --------------------------------------------------------------------
 
@@ -67,7 +70,7 @@ class Collector:
             return
         futures, self._waiting = self._waiting, []
         self._last_fetch = time.monotonic()
-        results: list[BatchResult] = self._gather(futures)
+        results: list[BatchResult] = self._results(futures)
         keys: list[Hashable] = []
         for future, result in zip(futures, results):
             self._home_bytes += int(sizeof(result))
@@ -77,6 +80,15 @@ class Collector:
         self.submitter.release(keys)
         if self._home_bytes > self._limit:
             raise self._too_large(self._home_bytes)
+
+    def _results(self, futures: list[Future]) -> list[Any]:
+        """The results of these finished tasks: those their workers sent ahead (core/task.py,
+        ``_send_ahead``) are here already, the others are gathered."""
+        starts = [entry.start if (entry := self.ledger.get(f.key)) is not None else None for f in futures]
+        sent = [self.sent.pop(start, None) if start is not None else None for start in starts]
+        missing = [future for future, blob in zip(futures, sent) if blob is None]
+        gathered = iter(self._gather(missing) if missing else [])
+        return [cloudpickle.loads(blob) if blob is not None else next(gathered) for blob in sent]
 
     def _gather(self, futures: list[Future]) -> Any:
         client = self.submitter.client
@@ -110,15 +122,13 @@ class Collector:
 
     # --- at the end ----------------------------------------------------------------------------
 
-    def value(self, mode: Mode, root: Future | None, reducer: bytes | None, home_leaves: list[Future],
-              sent: dict[int, bytes]) -> Any:
-        """The run's value; a reduction's from its root, or from ``home_leaves`` folded here (their
-        partials taken from ``sent``, by batch start, where the workers sent them ahead)."""
+    def value(self, mode: Mode, root: Future | None, reducer: bytes | None, home_leaves: list[Future]) -> Any:
+        """The run's value; a reduction's from its root, or from ``home_leaves`` folded here."""
         if mode == "all":
             results = self.submitter.client.gather(self.submitter.map_futures)
             return {r.worker: r.values[0] for r in results}
         if reducer is not None:
-            return self._reduced(root, reducer, home_leaves, sent)
+            return self._reduced(root, reducer, home_leaves)
         if self.options.keep:
             lengths = [e.count for e in self.ledger.entries("map")]
             client = self.submitter.client
@@ -139,9 +149,9 @@ class Collector:
             return values[0] if values else None
         return values
 
-    def _reduced(self, root: Future | None, reducer: bytes, home_leaves: list[Future], sent: dict[int, bytes]) -> Any:
+    def _reduced(self, root: Future | None, reducer: bytes, home_leaves: list[Future]) -> Any:
         if home_leaves:
-            partial = self._folded_at_home(home_leaves, sent)
+            partial = self._folded_at_home(home_leaves)
         elif root is None:  # no items at all
             return _reduce_empty(reducer)
         elif self.options.keep:
@@ -157,14 +167,9 @@ class Collector:
             return _reduce_empty(reducer)
         return partial.value
 
-    def _folded_at_home(self, leaves: list[Future], sent: dict[int, bytes]) -> Partial:
-        """The last fold of a few small partials, in the kernel (core/reduction.py): those the
-        workers sent ahead are here already, the others are gathered."""
-        starts = [self.ledger.get(leaf.key).start for leaf in leaves]  # type: ignore[union-attr]
-        missing = [leaf for leaf, start in zip(leaves, starts) if start not in sent]
-        gathered = iter(self._gather(missing) if missing else [])
-        partials: list[Partial] = [cloudpickle.loads(sent[start]) if start in sent else next(gathered)
-                                   for start in starts]
+    def _folded_at_home(self, leaves: list[Future]) -> Partial:
+        """The last fold of a few small partials, in the kernel (core/reduction.py)."""
+        partials: list[Partial] = self._results(leaves)
         total = sum(int(sizeof(partial)) for partial in partials)
         if total > self._limit:
             raise self._too_large(total)

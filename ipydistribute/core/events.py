@@ -1,4 +1,4 @@
-"""Worker events of a run: print() output, probe timings and small partials, sent on one Dask
+"""Worker events of a run: print() output, probe timings and small results, sent on one Dask
 event topic per client and routed to the run they name."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class Inbox:
 
     output: collections.deque[OutputRecord] = field(default_factory=collections.deque)
     timings: dict[int, tuple[float, int]] = field(default_factory=dict)  # probe batch start -> (s, items)
-    partials: dict[int, bytes] = field(default_factory=dict)  # batch start -> its pickled partial
+    results: dict[int, bytes] = field(default_factory=dict)  # batch start -> its pickled result
 
 
 class EventRouter:
@@ -70,13 +70,13 @@ class EventRouter:
         inbox = self.routes.get(msg.get("token", ""))
         if inbox is None:
             return
-        if "timing" in msg or "partial" in msg:  # sent by a task before it finishes: here when its future is
+        if "timing" in msg or "result" in msg:  # sent by a task before it finishes: here when its future is
             if "timing" in msg:
                 start, seconds, count = msg["timing"]
                 inbox.timings[start] = (seconds, count)
-            if "partial" in msg:
-                start, partial = msg["partial"]
-                inbox.partials[start] = partial
+            if "result" in msg:
+                start, result = msg["result"]
+                inbox.results[start] = result
         else:
             inbox.output.append(OutputRecord(msg.get("index"), msg.get("item", ""), msg.get("worker", ""),
                                              msg.get("stream", "stdout"), msg.get("text", ""),

@@ -38,6 +38,9 @@ UNDECIDED_FAN_IN = 1 << 30
 #: tree is a round trip after the last leaf (1,000,000 shipped ints: 10 leaves, 3 reduce tasks
 #: on 2 levels before, 1 now).
 ONE_TASK_LEAVES = 32
+#: A run of at most this many map tasks whose small results the kernel takes has each sent ahead
+#: of its task's end (core/task.py, ``_send_ahead``): no fetch after the last task.
+FEW_TASKS = 32
 #: Small partials held by one reduce task at most, as measured by the first partial.
 REDUCE_TASK_BYTES = 16 << 20
 #: Map tasks submitted in one call at most, and in flight at most (seconds of work for tasks of
@@ -82,6 +85,9 @@ class MapSubmission:
         self._partial_bytes = 0  # the size of the first partial, once measured
         self._leaves: int | None = None  # map tasks of a sized input, once known
         self._sized = True
+        # A run of a few tasks whose results the kernel takes (values home, or partials folded at
+        # home) has them sent ahead of each task's end: no fetch after the last task.
+        self._send_results = False
 
     def run(self, items: Any, ranges: list[tuple[int, int]] | None = None) -> None:
         """Submit the items (only those in ``ranges`` when given: a resumed run)."""
@@ -124,6 +130,10 @@ class MapSubmission:
             # Decided once, before the leaves go: a run's shape does not hang on which task ends first.
             self.tree.home = self._folds_at_home()
             self._set_fan_in()
+        if batcher.remaining is not None:
+            tasks = self.submitter.map_tasks + (len(planned) or -(-batcher.remaining // size))
+            self._send_results = not self.options.keep and (
+                self.tree.home if self.tree is not None else tasks <= FEW_TASKS)
         # With much left to pack, the first round leaves before the rest is packed.
         first_round = threads if batcher.left_to_pack > PIPELINED_PACKING else 0
         while not self.driver.stopped.is_set():
@@ -158,14 +168,14 @@ class MapSubmission:
         except Exception as exc:
             raise SpecError(f"the iterable raised after {batcher.position:,} items: {type(exc).__name__}: "
                             f"{shorten(str(exc), 200)}; nothing was stored") from exc
-        if batch is not None and self.tree is not None and self.tree.home:
-            batch.sends_partial = True  # the kernel folds it: sent ahead, no gather after the last task
+        if batch is not None:
+            batch.sends_result = self._send_results
         return batch
 
     def _probe_batch(self, batcher: plan.Batcher, size: int) -> Batch | None:
         batch = self._take(batcher, size)
-        if batch is not None and self.tree is not None:
-            batch.sends_partial = True  # the kernel may fold it: the probe decides
+        if batch is not None and not self.options.keep:
+            batch.sends_result = True  # the run may be small or folded at home: the probe decides
         return batch
 
     def _wait_for_room(self) -> int:

@@ -129,6 +129,7 @@ class Run:
         if self.payload.topic:
             self._inbox = router.open(self.client, self.token)
             self.output = self._inbox.output
+            self.collector.sent = self._inbox.results
             weakref.finalize(self, router.close, self.token)
         self.state = "running"
         self._driver.start()
@@ -233,7 +234,7 @@ class Run:
             if self.mode == "all":
                 self.submitter.all_workers()
             elif self.mode == "single":
-                self.submitter.batches([Batch(0, [None])], role="single")
+                self.submitter.batches([Batch(0, [None], sends_result=True)], role="single")
             elif self._resumed is not None:
                 self.mapping.run(self._items, plan.open_ranges(len(self._resumed.hashes), self._resumed.done))
             else:
@@ -245,8 +246,7 @@ class Run:
             try:
                 self.value = self.collector.value(self.mode, self.tree.root if self.tree is not None else None,
                                                   self.payload.reducer,
-                                                  self.tree.home_leaves if self.tree is not None else [],
-                                                  self._inbox.partials)
+                                                  self.tree.home_leaves if self.tree is not None else [])
             except ItemError as exc:  # the reducer, folding the last partials at home
                 raise self._cell_error(exc.failure) from None
             if self.failures:  # skipped or collected: for %debug and .rerun()

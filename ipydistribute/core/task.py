@@ -39,9 +39,10 @@ _SKIP_FRAMES = (_ENGINE_DIR,)
 _FAILURES_KEPT = 10  # failures a partial carries up the reduction tree; the rest are counted
 _FOLD_BYTES = 16 << 20  # values a reducing batch holds before folding them
 _FOLD_MAX = 4096  # items per fold at most
-#: Partials at most this large go to the kernel ahead of their task's end (sums, counts; the
-#: scheduler keeps a log of events, so larger ones are fetched as results are).
-SENT_PARTIAL_BYTES = 4096
+#: Results pickled in at most this many bytes go to the kernel ahead of their task's end (the
+#: values of a few thousand numbers, a sum): the scheduler keeps the last 1,000 events of a topic,
+#: so at most 16 MB; larger ones are fetched. Those over 8 times that in memory are not pickled.
+SENT_RESULT_BYTES = 16 * 1024
 
 
 class _Prepared:
@@ -271,16 +272,18 @@ def run_batch(batch: Batch | BatchResult, payload: Payload) -> BatchResult | Par
 
 def _send_ahead(batch: Batch, payload: Payload, result: BatchResult | Partial) -> None:
     """What the kernel needs before the batch's result comes home, as an event that reaches it
-    before the task's end: a probe's timing, and a small partial the kernel folds itself
-    (core/reduction.py: no gather after the last task)."""
+    before the task's end: a probe's timing, and the result itself when small and asked for (a
+    small run's values, a partial the kernel folds: no fetch after the last task)."""
     dask_worker = current_worker()
     if not payload.topic or dask_worker is None:
         return
     msg: dict[str, Any] = {"token": payload.token}
     if batch.probe:
         msg["timing"] = (batch.start, result.elapsed, len(batch))
-    if batch.sends_partial and isinstance(result, Partial) and sizeof(result) <= SENT_PARTIAL_BYTES:
-        msg["partial"] = (batch.start, cloudpickle.dumps(result))
+    if batch.sends_result and sizeof(result) <= 8 * SENT_RESULT_BYTES:
+        pickled = cloudpickle.dumps(result)
+        if len(pickled) <= SENT_RESULT_BYTES:
+            msg["result"] = (batch.start, pickled)
     if len(msg) > 1:
         dask_worker.log_event(payload.topic, msg)
 

@@ -130,11 +130,11 @@ class Batch:
     either.
     """
 
-    __slots__ = ("start", "count", "probe", "sends_partial", "first", "_items", "_blob", "_numbers")
+    __slots__ = ("start", "count", "probe", "sends_result", "first", "_items", "_blob", "_numbers")
 
     def __init__(self, start: int, items: Sequence[Any] | None, count: int | None = None,
                  blob: Any = None, probe: bool = False, numbers: str | None = None, first: Any = None,
-                 sends_partial: bool = False):
+                 sends_result: bool = False):
         self.start = start
         self.first = items[0] if items is not None and len(items) else first  # for the kernel's ledger
         self._items = items
@@ -142,8 +142,8 @@ class Batch:
         self._numbers = numbers  # the typecode when the blob holds machine numbers, else None (a pickle)
         self.count = len(items) if items is not None else (count or 0)
         self.probe = probe  # its timing is sent to the kernel as an event, ahead of its result
-        # its partial too, when small (the kernel folds the run's few partials itself)
-        self.sends_partial = sends_partial
+        # its result too, when small: the kernel then has it with the task's end, without a fetch
+        self.sends_result = sends_result
 
     def __len__(self) -> int:
         return self.count
@@ -174,7 +174,7 @@ class Batch:
         if handed is not None and len(blob) >= OUT_OF_BAND_BYTES:
             # For a scheduler in this process: a handle to the packed items, not a copy of them.
             handle = id(blob)  # the registry keeps the blob, so the id stays its own
-            _HANDED[handle] = (self.start, self.count, blob, self.probe, self._numbers, self.sends_partial)
+            _HANDED[handle] = (self.start, self.count, blob, self.probe, self._numbers, self.sends_result)
             handed.append(handle)
             return (_handed_batch, (handle,))
         if isinstance(protocol, int) and protocol >= 5 and len(blob) >= OUT_OF_BAND_BYTES:
@@ -182,12 +182,12 @@ class Batch:
             blob = pickle.PickleBuffer(blob)
         elif isinstance(blob, memoryview):  # a view of numbers packed for the whole input
             blob = bytes(blob)
-        return (_packed_batch, (self.start, self.count, blob, self.probe, self._numbers, self.sends_partial))
+        return (_packed_batch, (self.start, self.count, blob, self.probe, self._numbers, self.sends_result))
 
 
 def _packed_batch(start: int, count: int, blob: Any, probe: bool = False, numbers: str | None = None,
-                  sends_partial: bool = False) -> Batch:
-    return Batch(start, None, count, blob, probe, numbers, sends_partial=sends_partial)
+                  sends_result: bool = False) -> Batch:
+    return Batch(start, None, count, blob, probe, numbers, sends_result=sends_result)
 
 
 # Large batches handed to a scheduler that runs in this process (the embedded cluster's). The
