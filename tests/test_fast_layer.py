@@ -5,6 +5,7 @@ missing is Dask (outside a task the capture writes to the process's own stdout).
 from __future__ import annotations
 
 import pickle
+from array import array
 
 import numpy as np
 import pytest
@@ -212,6 +213,19 @@ def test_a_failure_in_the_one_comprehension_of_a_batch_names_its_item_and_the_ce
     assert "line 1" in rendered and "10 // (x - 1234)" in rendered and "ZeroDivisionError" in rendered
     assert "listcomp" not in rendered and "__ipydistribute" not in rendered and rendered.count("line 1") == 1
     assert task._prepare(_payload("x", on_error="skip")).values_of is None  # values one by one, as before
+
+
+@pytest.mark.parametrize("items", [[5, 6, 7], array("i", [5, 6, 7])])
+def test_the_cursor_reads_an_iterators_position_before_during_and_after_the_items(items):
+    cursor = task._Cursor([])
+    cursor.restart(10)
+    iterator = iter(items)
+    cursor.follow(iterator, len(items))
+    assert cursor.offset() == 9  # nothing read yet
+    seen = []
+    for _ in iterator:
+        seen.append(cursor.offset())
+    assert seen == [10, 11, 12] and cursor.offset() == 12  # exhausted: a stop then names the last one
 
 
 def test_run_batch_reduces_a_batch_when_the_run_has_a_reducer():

@@ -192,7 +192,8 @@ def _position(iterator: Iterator[Any], length: int) -> int:
     hint = getattr(iterator, "__length_hint__", None)
     if hint is not None:
         return length - int(hint())
-    return int(iterator.__reduce__()[2])  # an array's iterator: (iter, (array,), index)
+    state = iterator.__reduce__()  # an array's iterator: (iter, (array,), index); once exhausted (iter, ((),))
+    return int(state[2]) if len(state) > 2 else length
 
 
 #: Sequences whose iterators tell their position (the length left, or the index for arrays).
