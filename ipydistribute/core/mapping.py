@@ -1,5 +1,7 @@
 """How a map run feeds its items to the cluster: the timing probe of auto batching, batch sizes,
-and how many tasks may be in flight.
+how many tasks may be in flight, and which batches send their results ahead of their tasks' ends.
+A list of plain numbers is packed while the probe runs, and its first round of batches leaves
+before the rest is packed (core/number_lists.py).
 
 A sized input is submitted at once, except under ``--reduce`` with large partials: then at most
 2 x threads map tasks are in flight, so finished partials are folded before more are made (60
@@ -125,13 +127,13 @@ class MapSubmission:
         self.batch_size = size
         batcher.start_packing()  # (begun during the probe, if there was one)
         sizes = itertools.chain(planned, itertools.repeat(size))
-        if self.tree is not None and batcher.remaining is not None:
-            self._leaves = self.submitter.map_tasks + (len(planned) or -(-batcher.remaining // size))
-            # Decided once, before the leaves go: a run's shape does not hang on which task ends first.
-            self.tree.home = self._folds_at_home()
-            self._set_fan_in()
         if batcher.remaining is not None:
             tasks = self.submitter.map_tasks + (len(planned) or -(-batcher.remaining // size))
+            if self.tree is not None:
+                self._leaves = tasks
+                # Decided once, before the leaves go: a run's shape does not hang on which task ends first.
+                self.tree.home = self._folds_at_home()
+                self._set_fan_in()
             self._send_results = not self.options.keep and (
                 self.tree.home if self.tree is not None else tasks <= FEW_TASKS)
         # With much left to pack, the first round leaves before the rest is packed.
