@@ -41,17 +41,23 @@ def test_a_builtin_folds_a_few_small_partials_at_home(client):
     assert _reduce_tasks(run) == 1
 
 
-def test_small_partials_folded_at_home_come_with_their_tasks_ends_not_by_a_gather(client, monkeypatch):
+@pytest.fixture
+def gathered(monkeypatch):
+    """The number of tasks of each gather of results the runs make (a list that grows)."""
     from ipydistribute.core import collect
 
-    gathered: list[int] = []
+    counts: list[int] = []
     gather = collect.Collector._gather
 
     def counting(self, futures):
-        gathered.append(len(futures))
+        counts.append(len(futures))
         return gather(self, futures)
 
     monkeypatch.setattr(collect.Collector, "_gather", counting)
+    return counts
+
+
+def test_small_partials_folded_at_home_come_with_their_tasks_ends_not_by_a_gather(client, monkeypatch, gathered):
     run = ipydistribute.distribute(abs, range(-10_000, 10_000), reduce=sum, wait=False, name="sentahead")
     assert run.result() == sum(abs(x) for x in range(-10_000, 10_000))
     assert _reduce_tasks(run) == 0 and gathered == []
@@ -70,17 +76,7 @@ def _concatenated(lists):
     return out
 
 
-def test_the_small_values_of_a_run_of_few_tasks_come_with_their_tasks_ends(client, monkeypatch):
-    from ipydistribute.core import collect
-
-    gathered: list[int] = []
-    gather = collect.Collector._gather
-
-    def counting(self, futures):
-        gathered.append(len(futures))
-        return gather(self, futures)
-
-    monkeypatch.setattr(collect.Collector, "_gather", counting)
+def test_the_small_values_of_a_run_of_few_tasks_come_with_their_tasks_ends(client, gathered):
     assert ipydistribute.distribute(abs, range(-50, 50)) == [abs(x) for x in range(-50, 50)]
     assert ipydistribute.distribute(abs, range(-50, 50), batch=10) == [abs(x) for x in range(-50, 50)]
     assert gathered == []

@@ -136,15 +136,9 @@ def _expression_function(value: ast.Expression, target: str | None, filename: st
     """
     names = "__ipyd_items, __ipyd_offset, __ipyd_append"
     loop_target = f"({target.strip()})" if target is not None else ITEM_NAME
-    source = (f"def {EXPRESSION_FUNCTION}({names}, __ipyd_islice=__import__('itertools').islice):\n"
-              f"    for {loop_target} in __ipyd_islice(__ipyd_items, __ipyd_offset, None):\n"
-              f"        __ipyd_append(None)\n")
-    tree = ast.parse(source, filename)
-    function = tree.body[0]
-    assert isinstance(function, ast.FunctionDef)
-    for node in ast.walk(function):  # the wrapper's own lines are the cell's first line
-        if isinstance(node, (ast.stmt, ast.expr, ast.arg)):
-            node.lineno = node.end_lineno = 1
+    tree, function = _wrapper(f"def {EXPRESSION_FUNCTION}({names}, __ipyd_islice=__import__('itertools').islice):\n"
+                              f"    for {loop_target} in __ipyd_islice(__ipyd_items, __ipyd_offset, None):\n"
+                              f"        __ipyd_append(None)\n", filename)
     loop = function.body[0]
     assert isinstance(loop, ast.For)
     call = loop.body[0]
@@ -152,6 +146,17 @@ def _expression_function(value: ast.Expression, target: str | None, filename: st
     call.value.args = [value.body]
     ast.fix_missing_locations(tree)
     return compile(tree, filename, "exec")
+
+
+def _wrapper(source: str, filename: str) -> tuple[ast.Module, ast.FunctionDef]:
+    """The parsed wrapper function around a cell's expression, its own lines the cell's first."""
+    tree = ast.parse(source, filename)
+    function = tree.body[0]
+    assert isinstance(function, ast.FunctionDef)
+    for node in ast.walk(function):
+        if isinstance(node, (ast.stmt, ast.expr, ast.arg)):
+            node.lineno = node.end_lineno = 1
+    return tree, function
 
 
 def _values_function(value: ast.Expression, target: str | None, filename: str) -> types.CodeType:
@@ -165,13 +170,8 @@ def _values_function(value: ast.Expression, target: str | None, filename: str) -
     only runs that end at their first failure use it (core/task.py).
     """
     loop_target = f"({target.strip()})" if target is not None else ITEM_NAME
-    source = f"def {VALUES_FUNCTION}(__ipyd_items):\n    return [None for {loop_target} in __ipyd_items]\n"
-    tree = ast.parse(source, filename)
-    function = tree.body[0]
-    assert isinstance(function, ast.FunctionDef)
-    for node in ast.walk(function):  # the wrapper's own lines are the cell's first line
-        if isinstance(node, (ast.stmt, ast.expr, ast.arg)):
-            node.lineno = node.end_lineno = 1
+    tree, function = _wrapper(f"def {VALUES_FUNCTION}(__ipyd_items):\n"
+                              f"    return [None for {loop_target} in __ipyd_items]\n", filename)
     returned = function.body[0]
     assert isinstance(returned, ast.Return) and isinstance(returned.value, ast.ListComp)
     returned.value.elt = copy.deepcopy(value.body)
