@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from distributed import Future
 
-from . import identity, on_scheduler, plan
+from . import identity, number_lists, on_scheduler, plan
 from .errors import SpecError, shorten
 from .kept import KeptResults
 from .reduction import TreeReduction
@@ -125,7 +125,8 @@ class MapSubmission:
                 if seconds is not None and batcher.remaining:
                     planned = plan.tapered_sizes(batcher.remaining, size, threads, seconds)
         self.batch_size = size
-        batcher.start_packing()  # (begun during the probe, if there was one)
+        if size >= number_lists.MIN_ITEMS:  # (begun during the probe, if there was one)
+            batcher.start_packing()
         sizes = itertools.chain(planned, itertools.repeat(size))
         if batcher.remaining is not None:
             tasks = self.submitter.map_tasks + (len(planned) or -(-batcher.remaining // size))
