@@ -149,7 +149,9 @@ class Batcher:
             self.position = max(self.position, start)
         if self._sequence is not None:
             stop = self.position + size if end is None else min(self.position + size, end)
-            batch = self._packed(stop) or Batch(self.position, self._sequence[self.position : stop])
+            batch = self._packed(stop)
+            if batch is None:
+                batch = Batch(self.position, self._sequence[self.position : stop])
         else:
             assert self._iterator is not None
             batch = Batch(self.position, list(islice(self._iterator, size)))
@@ -171,7 +173,7 @@ class Batcher:
             return None
         start, stop = self.position, min(stop, len(self._sequence))
         values = self._packer.view(start, stop) if stop > start else None
-        if values is None:
+        if values is None:  # nothing left, or not all plain numbers up to ``stop``
             return None
         return Batch(start, None, stop - start, values, numbers=self._packer.code, first=self._sequence[start])
 
