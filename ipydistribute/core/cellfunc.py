@@ -121,8 +121,6 @@ def _split(tree: ast.Module, has_value: bool) -> tuple[ast.Module, ast.Expressio
     return body, ast.Expression(body=last.value)
 
 
-
-
 def _expression_function(value: ast.Expression, target: str | None, filename: str) -> types.CodeType:
     """The loop over a batch for a cell that is one expression::
 

@@ -70,14 +70,14 @@ class EventRouter:
         inbox = self.routes.get(msg.get("token", ""))
         if inbox is None:
             return
-        if "timing" in msg or "result" in msg:  # sent by a task before it finishes: here when its future is
-            if "timing" in msg:
-                start, seconds, count = msg["timing"]
-                inbox.timings[start] = (seconds, count)
-            if "result" in msg:
-                start, result = msg["result"]
-                inbox.results[start] = result
-        else:
+        # A timing and a result are sent by a task before it finishes: here when its future is.
+        if "timing" in msg:
+            start, seconds, count = msg["timing"]
+            inbox.timings[start] = (seconds, count)
+        if "result" in msg:
+            start, result = msg["result"]
+            inbox.results[start] = result
+        if "timing" not in msg and "result" not in msg:
             inbox.output.append(OutputRecord(msg.get("index"), msg.get("item", ""), msg.get("worker", ""),
                                              msg.get("stream", "stdout"), msg.get("text", ""),
                                              msg.get("display"), msg.get("warning"), int(msg.get("repeats", 0)),

@@ -8,9 +8,9 @@ follows its leaves on the scheduler (``Run.follow_leaves_on_scheduler``) lets go
 when their reduce task is submitted (``hand_over``).
 
 A few small partials combined by a builtin reducer (``--reduce sum`` over a list cut into a few
-batches) are folded at home instead (``home``): the kernel gathers them once the last leaf ends
-and folds them itself, which spares the last reduce task's dispatch, its fetch of the other
-workers' partials and its report (about 5 ms of a 70 ms cell).
+batches) are folded at home instead (``home``): once the last leaf ends the kernel takes them
+(sent ahead with their tasks' ends, else gathered) and folds them itself, which spares the last
+reduce task's dispatch, its fetch of the other workers' partials and its report.
 """
 
 from __future__ import annotations
