@@ -92,3 +92,39 @@ def test_the_notebooks_imported_modules_are_looked_up_again_only_after_an_import
     importlib.import_module("helper_second")  # as many modules as before, another one last
     assert localmodules._loaded_local(folder, excluded).count("helper_second") == 1
     assert "helper_first" not in localmodules._loaded_local(folder, excluded)
+
+
+def test_a_modules_files_are_parsed_again_only_after_an_edit(notebook_folder: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import time
+
+    from ipydistribute.core import localmodules
+
+    write(notebook_folder / "helper_cached" / "__init__.py", "from .part import A\n")
+    write(notebook_folder / "helper_cached" / "part.py", "import helper_leaf\nA = 1\n")
+    write(notebook_folder / "helper_leaf.py", "L = 1\n")
+    parsed: list[str] = []
+    real = localmodules.imported_names
+    monkeypatch.setattr(localmodules, "imported_names", lambda source: parsed.append(source) or real(source))
+
+    def age(path: Path, seconds: float) -> None:
+        stamp = time.time_ns() - int(seconds * 1e9)
+        os.utime(path, ns=(stamp, stamp))
+
+    localmodules.collect(["helper_cached"])
+    localmodules.collect(["helper_cached"])
+    assert len(parsed) == 6  # just written: each file read again (its stamp may not show a second edit yet)
+    for path in notebook_folder.rglob("*.py"):
+        age(path, 60)
+    time.sleep(1.1)  # the change time too (utime set it to now) leaves the racy window
+    first = localmodules.collect(["helper_cached"])
+    assert len(parsed) == 9 and sorted(first) == ["helper_cached", "helper_leaf"]
+    assert localmodules.collect(["helper_cached"]) == first
+    assert len(parsed) == 9  # unchanged and old: neither read nor parsed
+    write(notebook_folder / "helper_cached" / "part.py", "import helper_leaf\nA = 2\n")  # the same size
+    edited = localmodules.collect(["helper_cached"])
+    assert len(parsed) == 10
+    assert ("helper_cached/part.py", "import helper_leaf\nA = 2\n") in edited["helper_cached"].files
+    assert edited["helper_cached"].digest != first["helper_cached"].digest
+    assert edited["helper_leaf"] == first["helper_leaf"]
