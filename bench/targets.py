@@ -117,6 +117,17 @@ def check(measures: list[Measure], settings: Settings) -> list[Target]:
                 True,
             )
         )
+        # The speedup over multiprocessing's, both timed in turn in this process, pair by pair.
+        pool_same_run = find("cpu", "multiprocessing", SAME_RUN)
+        targets.append(
+            Target(
+                f"2-mp{suffix}",
+                "CPU-bound items, against multiprocessing timed in turn",
+                _paired_ratio(pool_same_run, cpu) if pool_same_run else None,
+                1.0,
+                True,
+            )
+        )
         small = find("small", "ipydistribute", start)
         targets.append(
             Target(

@@ -48,12 +48,12 @@ def test_quick_benchmark_completes_and_writes_the_table(tmp_path: Path) -> None:
     ]
     assert ours and all(not m["error"] and m["times"] for m in ours), [m["error"] for m in ours]
     verdicts = {t["name"]: t["passed"] for t in results["targets"]}
-    assert {"1a", "1b", "2", "3a", "3b", "3c", "5", "6", "7"} <= set(verdicts)
+    assert {"1a", "1b", "2", "2-mp", "3a", "3b", "3c", "5", "6", "7"} <= set(verdicts)
     assert all(t in (True, False) for t in verdicts.values()), verdicts  # every target was measured
 
 
 def test_targets_are_checked_on_medians() -> None:
-    from bench.spec import Measure, Settings
+    from bench.spec import SAME_RUN, Measure, Settings
     from bench.targets import check
 
     settings = Settings.make(False, 2, 100, 1000)
@@ -61,9 +61,12 @@ def test_targets_are_checked_on_medians() -> None:
         Measure("sumsq", "serial", "sum(x * x for x in data)", [0.05, 0.04, 0.06]),
         Measure("sumsq", "ipydistribute", "%%distribute x in data --reduce sum", [0.09, 0.3, 0.10]),
         Measure("cpu", "serial", "[f(x) for x in items]", [4.0]),
-        Measure("cpu", "ipydistribute", "%%distribute x in big", [2.5]),
+        Measure("cpu", "ipydistribute", "%%distribute x in big", [2.5, 2.0, 2.1]),
+        Measure("cpu", "multiprocessing", SAME_RUN + "pool.map(f, items)", [2.4, 2.3, 2.2]),
     ]
     targets = {t.name: t for t in check(measures, settings)}
     assert targets["7"].value == pytest.approx(2.0) and targets["7"].passed
-    assert targets["2"].value == pytest.approx(1.6) and targets["2"].passed is False
+    assert targets["2"].value == pytest.approx(4.0 / 2.1) and targets["2"].passed
+    # Pair by pair (2.4/2.5, 2.3/2.0, 2.2/2.1), not the ratio of the medians (2.3/2.1).
+    assert targets["2-mp"].value == pytest.approx(2.2 / 2.1) and targets["2-mp"].passed
     assert targets["1a"].passed is None  # not measured: neither a pass nor a fail
