@@ -31,6 +31,17 @@ def spin_item(item: tuple[int, int]) -> int:
     return spin(n) % 7 + index
 
 
+def build_records(item: tuple[int, int]) -> int:
+    """Build ``n`` records (a dict holding a tuple each), keeping every tenth: the objects a
+    simulation or a parser makes, which the garbage collector tracks."""
+    index, n = item
+    kept: list[dict[str, Any]] = []
+    for start in range(0, n, 5000):
+        rows = [{"i": j, "pair": (j, index)} for j in range(start, min(start + 5000, n))]
+        kept.extend(rows[::10])
+    return len(kept) + index
+
+
 def make_array(index: int) -> Any:
     """A 1 MiB NumPy array made on the worker (the input is only its index)."""
     import numpy as np

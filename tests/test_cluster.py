@@ -3,6 +3,7 @@ restart, sockets on the loopback address, the cluster widget, and no process or 
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 from collections.abc import Iterator
@@ -168,6 +169,21 @@ def test_embedded_workers_sample_less_often_and_keep_the_rest_of_dasks_config(lo
 
     found = set(local.client.run(settings).values())
     assert found == {("100ms", "200ms", "tornado", 0.6)}
+
+
+def test_embedded_workers_collect_as_dasks_own_workers_do_and_never_scan_their_start_again(local: Any) -> None:
+    from ipydistribute.core.worker_setup import GC_THRESHOLDS
+
+    def collector() -> tuple[Any, ...]:
+        import gc
+
+        rows = [[i] for i in range(1000)]  # what items make is tracked as before
+        return gc.get_threshold(), gc.get_freeze_count(), len(gc.get_objects()), gc.is_tracked(rows[0])
+
+    for thresholds, set_aside, tracked, rows_tracked in local.client.run(collector).values():
+        assert thresholds == GC_THRESHOLDS
+        assert set_aside > 20_000  # Dask's and its libraries' objects, never scanned again
+        assert tracked < set_aside and rows_tracked
 
 
 def test_only_the_scheduler_measures_the_kernels_loop_and_the_nannies_watch_memory_as_dask_does(local: Any) -> None:
@@ -354,6 +370,7 @@ def test_restart_forgets_what_distribute_all_stored(ip: Any, on_local: Any, caps
         ip.run_cell_magic("distribute", "x in range(2) --view none", "stored_on_worker + x")
     # the preload came back with the restarted workers: the GPU worker is still marked simulated
     assert {row.name: row.gpu for row in take(on_local).workers}.get("simgpu-0") == "simulated"
+    assert min(on_local.client.run(gc.get_freeze_count).values()) > 20_000
 
 
 def test_dashboard_link_goes_through_the_hub_proxy(local: Any, monkeypatch: Any) -> None:
