@@ -18,6 +18,7 @@ REFERENCE = {
     "cold": "%%distribute",
     "view": "%%distribute --view none",
     "sumsq": "%%distribute",
+    "records": "%%distribute",
 }
 
 

@@ -11,7 +11,7 @@ import time
 import cloudpickle
 
 from . import work
-from .spec import SAME_RUN, Recorder, Settings, big_items, chunks, side_main, small_items
+from .spec import SAME_RUN, Recorder, Settings, big_items, chunks, record_items, side_main, small_items
 
 # Functions a notebook defines travel by value, not by import: do the same with ours.
 cloudpickle.register_pickle_by_value(work)
@@ -58,7 +58,8 @@ def run(s: Settings, rec: Recorder) -> None:
     ip = start_ipython()
     ip.run_line_magic("load_ext", "ipydistribute")
     ns = ip.user_ns
-    ns.update(square=work.square, spin_item=work.spin_item, make_array=work.make_array)
+    ns.update(square=work.square, spin_item=work.spin_item, make_array=work.make_array,
+              build_records=work.build_records)
 
     def magic(line: str, cell: str) -> object:
         return ip.run_cell_magic("distribute", line + " --view none", cell)
@@ -258,6 +259,30 @@ def run(s: Settings, rec: Recorder) -> None:
         items=len(data),
         settle=settle,
         check=lambda v: v == expect7,
+    )
+
+    # 8. Items that build objects: the garbage collector's work (core/worker_setup.py).
+    ns["records"] = records = record_items(s)
+    rec.compare(
+        "records",
+        [
+            ("serial", SAME_RUN + "[f(x) for x in items]", lambda: [work.build_records(x) for x in records]),
+            ("multiprocessing", SAME_RUN + "pool.map(f, items)", lambda: pool.map(work.build_records, records)),
+            ("ipydistribute", "%%distribute x in records", lambda: magic("x in records", "build_records(x)")),
+            (
+                "ipydistribute",
+                "distribute(f, items)",
+                lambda: ipydistribute.distribute(work.build_records, records),
+            ),
+            (
+                "dask",
+                "client.gather(client.map(f, items))",
+                lambda: client.gather(client.map(work.build_records, records)),
+            ),
+        ],
+        s.slow_repeats,
+        items=len(records),
+        settle=settle,
     )
     cluster_mod.stop()
     pool.terminate()

@@ -9,7 +9,7 @@ import cloudpickle
 import numpy as np
 
 from . import work
-from .spec import Recorder, Settings, big_items, chunks, side_main, small_items
+from .spec import Recorder, Settings, big_items, chunks, record_items, side_main, small_items
 
 cloudpickle.register_pickle_by_value(work)
 
@@ -96,6 +96,15 @@ def _run(s: Settings, rec: Recorder, rc: object) -> None:
         tree,
         s.slow_repeats,
         items=s.tree_arrays,
+    )
+    records = record_items(s)
+    rec.time(
+        "records",
+        "ipyparallel",
+        "lview.map_sync(f, items)",
+        lambda: lview.map_sync(work.build_records, records),
+        s.slow_repeats,
+        items=len(records),
     )
     data = list(range(s.sumsq_items))
     expect = sum(x * x for x in data)

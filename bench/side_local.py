@@ -9,7 +9,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 from . import work
-from .spec import Recorder, Settings, big_items, side_main, small_items
+from .spec import Recorder, Settings, big_items, record_items, side_main, small_items
 
 
 def run(s: Settings, rec: Recorder) -> None:
@@ -65,6 +65,16 @@ def run(s: Settings, rec: Recorder) -> None:
         check=lambda v: v == sumsq,
     )
 
+    records = record_items(s)
+    rec.time(
+        "records",
+        "serial",
+        "[f(x) for x in items] (a fresh process)",
+        lambda: [work.build_records(x) for x in records],
+        s.slow_repeats,
+        items=len(records),
+    )
+
     # A warm pool, as a notebook keeps one: its start is workload 5's business.
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(s.cores) as pool:
@@ -104,6 +114,14 @@ def run(s: Settings, rec: Recorder) -> None:
             ),
             s.slow_repeats,
             items=s.tree_arrays,
+        )
+        rec.time(
+            "records",
+            "multiprocessing",
+            "pool.map(f, items)",
+            lambda: pool.map(work.build_records, records),
+            s.slow_repeats,
+            items=len(records),
         )
         rec.time(
             "sumsq",

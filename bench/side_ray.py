@@ -7,7 +7,7 @@ import tempfile
 import cloudpickle
 
 from . import work
-from .spec import Recorder, Settings, big_items, chunks, side_main, small_items
+from .spec import Recorder, Settings, big_items, chunks, record_items, side_main, small_items
 
 cloudpickle.register_pickle_by_value(work)
 
@@ -31,10 +31,11 @@ def run(s: Settings, rec: Recorder) -> None:
 def _run(s: Settings, rec: Recorder, ray: object) -> None:
     remote = ray.remote  # type: ignore[attr-defined]
     get = ray.get  # type: ignore[attr-defined]
-    square, spin_item, make_array = (
+    square, spin_item, make_array, build_records = (
         remote(work.square),
         remote(work.spin_item),
         remote(work.make_array),
+        remote(work.build_records),
     )
     sum_squares, spin_sum, add_all = (
         remote(work.sum_squares),
@@ -95,6 +96,15 @@ def _run(s: Settings, rec: Recorder, ray: object) -> None:
         lambda: tree([make_array.remote(i) for i in range(s.tree_arrays)]),
         s.slow_repeats,
         items=s.tree_arrays,
+    )
+    records = record_items(s)
+    rec.time(
+        "records",
+        "ray",
+        "ray.get([f.remote(x) for x in items])",
+        lambda: get([build_records.remote(x) for x in records]),
+        s.slow_repeats,
+        items=len(records),
     )
     data = list(range(s.sumsq_items))
     expect = sum(x * x for x in data)

@@ -20,6 +20,7 @@ WORKLOADS = {
     "cold": "5. cold start to the first result",
     "view": "6. notebook cell: full live view against none",
     "sumsq": "7. sum of squares of a shipped list of 1,000,000 ints",
+    "records": "8. 16 items that each build 300,000 records (dicts holding a tuple)",
 }
 
 
@@ -42,6 +43,8 @@ class Settings:
     sumsq_items: int = 1_000_000
     view_items: int = 40
     view_item_seconds: float = 0.05
+    records_items: int = 16
+    records_per_item: int = 300_000  # about 60 ms in a fresh process
 
     @classmethod
     def make(cls, quick: bool, cores: int, spin_small: int, spin_big: int, smoke: bool = False) -> Settings:
@@ -51,6 +54,7 @@ class Settings:
             settings.tiny_items, settings.tiny_items_per_task = 1_000, 200
             settings.cpu_items, settings.small_items, settings.small_items_per_task = 4, 5_000, 200
             settings.tree_arrays, settings.sumsq_items, settings.view_items = 20, 100_000, 8
+            settings.records_items, settings.records_per_item = 4, 20_000
         elif quick:
             settings.repeats = 2
             settings.slow_repeats = 1
@@ -209,6 +213,11 @@ def small_items(settings: Settings, count: int | None = None) -> list[tuple[int,
 def big_items(settings: Settings) -> list[tuple[int, int]]:
     """The items of workload 2: ``(index, loop count of about 0.25 s)``."""
     return [(i, settings.spin_big) for i in range(settings.cpu_items)]
+
+
+def record_items(settings: Settings) -> list[tuple[int, int]]:
+    """The items of workload 8: ``(index, records to build)``."""
+    return [(i, settings.records_per_item) for i in range(settings.records_items)]
 
 
 def chunks(items: list[Any], count: int) -> list[list[Any]]:

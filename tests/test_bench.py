@@ -36,6 +36,7 @@ def test_quick_benchmark_completes_and_writes_the_table(tmp_path: Path) -> None:
         "### 5.",
         "### 6.",
         "### 7.",
+        "### 8.",
     ):
         assert heading in text, heading
     results = json.loads((tmp_path / "results.json").read_text())
