@@ -34,7 +34,7 @@ def spare_the_collector() -> int:
     """Collect less often, and never scan the objects the worker starts with again; returns how
     many objects were set aside.
 
-    A full collection scans every tracked object, and a worker holds about 65,000 of Dask's and
+    A full collection scans every tracked object, and a worker holds about 62,000 of Dask's and
     its libraries' before its first task, none of which become garbage: items that build records
     (lists of dicts and tuples) spent two thirds of their time in collections that walked them
     (docs/performance.md).
