@@ -13,12 +13,12 @@ import argparse
 import gc
 import multiprocessing
 import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 
 from . import work
 from .side_dask import quiet
+from .spec import timed
 
 DEFAULTS = "magic, CPython's collector"
 
@@ -27,12 +27,6 @@ def _collector_defaults() -> None:
     """CPython's collector as a worker had it before the setup: every object scanned again."""
     gc.unfreeze()
     gc.set_threshold(700, 10, 10)
-
-
-def _timed(fn: Callable[[], Any]) -> float:
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -73,7 +67,7 @@ def main() -> None:
         for name in names:
             client.run(_collector_defaults if name == DEFAULTS else spare_the_collector)
             quiet(client)
-            times[name].append(_timed(forms[name]))
+            times[name].append(timed(forms[name]))
         print("  " + ", ".join(f"{name} {times[name][-1]:.2f} s" for name in forms), flush=True)
     client.run(spare_the_collector)
     for name, values in times.items():

@@ -30,6 +30,7 @@ import cloudpickle
 
 from . import work
 from .side_dask import quiet
+from .spec import timed
 
 cloudpickle.register_pickle_by_value(work)
 
@@ -59,12 +60,6 @@ def _timed_cpu(fn: Callable[[], Any]) -> tuple[float, float]:
     cpu, started = _cpu_seconds(), time.perf_counter()
     fn()
     return time.perf_counter() - started, _cpu_seconds() - cpu
-
-
-def _timed(fn: Callable[[], Any]) -> float:
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
 
 
 def _verdict(name: str, what: str, values: list[float], limit: float, higher_is_better: bool,
@@ -181,7 +176,7 @@ def main() -> int:
                 magic("x in range(2000) --batch 1 --reduce sum", "x * x")
                 if wait:
                     quiet(client)
-                times.append(_timed(lambda: magic("x in range(10000) --reduce sum", "x * x")))
+                times.append(timed(lambda: magic("x in range(10000) --reduce sum", "x * x")))
             print(f"  after: {after[-1] * 1000:.0f} ms (quiet scheduler: {settled[-1] * 1000:.0f} ms)", flush=True)
         print(f"  after / quiet: {statistics.median(a / b for a, b in zip(after, settled)):.2f}x, "
               f"quiet median {statistics.median(settled) * 1000:.0f} ms", flush=True)
@@ -192,10 +187,10 @@ def main() -> int:
         ours_speedup, mp_speedup = [], []
         for _ in range(max(3, pairs - 2)):
             quiet(client)
-            serial = _timed(lambda: [work.spin_item(x) for x in big])
-            ours = _timed(lambda: magic("x in big", "spin_item(x)"))
+            serial = timed(lambda: [work.spin_item(x) for x in big])
+            ours = timed(lambda: magic("x in big", "spin_item(x)"))
             assert pool is not None
-            mp = _timed(lambda: pool.map(work.spin_item, big))
+            mp = timed(lambda: pool.map(work.spin_item, big))
             ours_speedup.append(serial / ours)
             mp_speedup.append(serial / mp)
             print(f"  cpu: serial {serial:.2f} s, magic {ours:.2f} s ({serial / ours:.3f}x), "
@@ -210,8 +205,8 @@ def main() -> int:
         ratios = []
         for i in range(pairs + 1):
             quiet(client)
-            serial = _timed(lambda: sum(x * x for x in data))
-            ours = _timed(lambda: magic("x in data --reduce sum", "x * x"))
+            serial = timed(lambda: sum(x * x for x in data))
+            ours = timed(lambda: magic("x in data --reduce sum", "x * x"))
             if i:
                 ratios.append(ours / serial)
                 print(f"  sumsq pair: magic {ours * 1000:.0f} ms, serial {serial * 1000:.0f} ms", flush=True)

@@ -100,6 +100,13 @@ class Measure:
 SAME_RUN = "in turn with the cluster: "
 
 
+def timed(fn: Callable[[], Any]) -> float:
+    """Wall seconds of ``fn()`` (for the scripts that time forms in turn outside a Recorder)."""
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
 class Recorder:
     """Collects the measures of one side; writes them as JSON lines for the runner."""
 

@@ -133,7 +133,7 @@ def _expression_function(value: ast.Expression, target: str | None, filename: st
     about 20x cheaper per item. The loop variable is a local of the loop, as in a comprehension.
     """
     names = "__ipyd_items, __ipyd_offset, __ipyd_append"
-    loop_target = f"({target.strip()})" if target is not None else ITEM_NAME
+    loop_target = _loop_target(target)
     tree, function = _wrapper(f"def {EXPRESSION_FUNCTION}({names}, __ipyd_islice=__import__('itertools').islice):\n"
                               f"    for {loop_target} in __ipyd_islice(__ipyd_items, __ipyd_offset, None):\n"
                               f"        __ipyd_append(None)\n", filename)
@@ -144,6 +144,11 @@ def _expression_function(value: ast.Expression, target: str | None, filename: st
     call.value.args = [value.body]
     ast.fix_missing_locations(tree)
     return compile(tree, filename, "exec")
+
+
+def _loop_target(target: str | None) -> str:
+    """What the wrappers' loops assign each item to: the magic line's target, else one name."""
+    return f"({target.strip()})" if target is not None else ITEM_NAME
 
 
 def _wrapper(source: str, filename: str) -> tuple[ast.Module, ast.FunctionDef]:
@@ -167,7 +172,7 @@ def _values_function(value: ast.Expression, target: str | None, filename: str) -
     whose ``append`` is a call. A failure loses the values made before it in the same call, so
     only runs that end at their first failure use it (core/task.py).
     """
-    loop_target = f"({target.strip()})" if target is not None else ITEM_NAME
+    loop_target = _loop_target(target)
     tree, function = _wrapper(f"def {VALUES_FUNCTION}(__ipyd_items):\n"
                               f"    return [None for {loop_target} in __ipyd_items]\n", filename)
     returned = function.body[0]

@@ -64,7 +64,7 @@ class Packer:
     at its front can leave while the rest is packed; :meth:`view` packs what a batch needs."""
 
     def __init__(self, items: Sequence[Any]):
-        assert isinstance(items, (list, tuple)) and likely(items)
+        assert isinstance(items, (list, tuple))  # (and likely(items): asked by the caller)
         self.items = items
         self.code = _FORM_OF_TYPE[type(items[0])]
         self._values = np.empty(len(items), dtype=_FORMS[self.code][2])
@@ -72,12 +72,13 @@ class Packer:
         self.failed = False  # an item that is no plain number of the first one's kind came up
 
     @property
-    def done(self) -> bool:
-        return self.failed or self.packed >= len(self.items)
+    def left(self) -> int:
+        """Items still to pack (none once an item that is no plain number came up)."""
+        return 0 if self.failed else len(self.items) - self.packed
 
     def pack_piece(self) -> bool:
         """Pack the next piece of the list; False once nothing more can be packed."""
-        if self.done:
+        if not self.left:
             return False
         start = self.packed
         piece = self.items[start : start + _PIECE]

@@ -132,7 +132,7 @@ class Batcher:
     @property
     def left_to_pack(self) -> int:
         """Items of the input still to be packed as numbers (0 when it is not packed so)."""
-        return 0 if self._packer is None or self._packer.done else len(self._packer.items) - self._packer.packed
+        return 0 if self._packer is None else self._packer.left
 
     @property
     def remaining(self) -> int | None:
